@@ -1,0 +1,221 @@
+//! The application state: data only, no channels, no clock. `update` changes it, `ui::render`
+//! reads it. Constructible in a plain `#[test]`.
+
+use crate::domain::Weight;
+use crate::domain::{Plan, Rollout, RolloutKey};
+use crate::driver::{Autopilot, Judge, ThresholdJudge};
+use crate::metrics::{BuildSample, Series, SourceId};
+use crate::msg::{Command, OpId, Origin};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How fresh a source is, for stale badges.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceStatus {
+    /// Last successful answer.
+    pub last_ok: Option<SystemTime>,
+    /// Last error, cleared on success.
+    pub last_error: Option<String>,
+    /// Informational status (e.g. "found: Rollout, Canary").
+    pub info: Option<String>,
+}
+
+/// A write in flight; the rollout takes no other write until it ends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingOp {
+    /// Which write.
+    pub op: OpId,
+    /// What it does.
+    pub command: Command,
+    /// Who asked.
+    pub origin: Origin,
+    /// Canary weight asked for.
+    pub requested: Option<Weight>,
+    /// When it was issued.
+    pub issued_at: SystemTime,
+}
+
+/// One line of a rollout's timeline (steps, checks, operator actions, write results).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimelineEvent {
+    /// When.
+    pub at: SystemTime,
+    /// Severity, for colour.
+    pub level: Level,
+    /// What happened.
+    pub text: String,
+}
+
+/// Severity of a timeline event or toast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Routine.
+    Info,
+    /// Worth a look.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// Everything aviary knows about one rollout.
+#[derive(Clone, Debug)]
+pub struct Tracked {
+    /// As the provider last reported it, with weights updated by our writes.
+    pub rollout: Rollout,
+    /// Which source reports it.
+    pub source: SourceId,
+    /// Chart history.
+    pub series: Series,
+    /// aviary's autopilot, for routers without a controller.
+    pub autopilot: Option<Autopilot>,
+    /// The plan the autopilot drives.
+    pub plan: Plan,
+    /// A write in flight.
+    pub pending: Option<PendingOp>,
+    /// Recent events, newest last.
+    pub events: VecDeque<TimelineEvent>,
+    /// Latest sample per build.
+    pub latest: BTreeMap<String, BuildSample>,
+    /// Cumulative (requests, errors) per build since aviary started watching.
+    pub totals: BTreeMap<String, (u64, u64)>,
+    /// When the phase or weight last changed.
+    pub last_change: SystemTime,
+}
+
+impl Tracked {
+    /// Adds a timeline event, keeping the last 200.
+    pub fn event(&mut self, at: SystemTime, level: Level, text: impl Into<String>) {
+        self.events.push_back(TimelineEvent {
+            at,
+            level,
+            text: text.into(),
+        });
+        while self.events.len() > 200 {
+            self.events.pop_front();
+        }
+    }
+}
+
+/// A transient message at the bottom of the screen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Toast {
+    /// Severity.
+    pub level: Level,
+    /// Text.
+    pub text: String,
+    /// When it was raised (it fades after a few seconds).
+    pub at: SystemTime,
+}
+
+/// Screen-level state of the TUI; plain data so render stays a function of `App`.
+#[derive(Clone, Debug, Default)]
+pub struct UiState {
+    /// Selected rollout.
+    pub selected: Option<RolloutKey>,
+    /// Detail view open.
+    pub detail: bool,
+    /// Row filter text.
+    pub filter: String,
+    /// Help overlay shown.
+    pub help: bool,
+    /// Log pane shown.
+    pub log_pane: bool,
+    /// Current terminal size.
+    pub size: (u16, u16),
+}
+
+/// The whole application state.
+#[derive(Debug)]
+pub struct App {
+    /// Time of the last tick: render and update read this, never the clock.
+    pub now: SystemTime,
+    /// When the session started (headless `t`).
+    pub started: SystemTime,
+    /// `--read-only`: refuse every write.
+    pub read_only: bool,
+    /// The judge the autopilot consults.
+    pub judge: Arc<dyn Judge>,
+    /// Plan for autopilot rollouts that bring none of their own.
+    pub default_plan: Plan,
+    /// `--manual`: new autopilot rollouts start paused.
+    pub start_paused: bool,
+    /// Metrics older than this make the autopilot hold.
+    pub stale_after: Duration,
+    /// Rollouts by key.
+    pub rollouts: BTreeMap<RolloutKey, Tracked>,
+    /// Data sources and their health.
+    pub sources: BTreeMap<SourceId, SourceStatus>,
+    /// Last toast.
+    pub toast: Option<Toast>,
+    /// Screen state.
+    pub ui: UiState,
+    /// Set when the session should end.
+    pub should_quit: bool,
+    /// Next write id.
+    pub next_op: u64,
+}
+
+impl App {
+    /// A fresh app at `now` with the given plan.
+    pub fn new(now: SystemTime, default_plan: Plan) -> Self {
+        App {
+            now,
+            started: now,
+            read_only: false,
+            judge: Arc::new(ThresholdJudge),
+            default_plan,
+            start_paused: false,
+            stale_after: Duration::from_secs(3),
+            rollouts: BTreeMap::new(),
+            sources: BTreeMap::new(),
+            toast: None,
+            ui: UiState::default(),
+            should_quit: false,
+            next_op: 1,
+        }
+    }
+
+    /// Raises a toast.
+    pub fn toast(&mut self, level: Level, text: impl Into<String>) {
+        self.toast = Some(Toast {
+            level,
+            text: text.into(),
+            at: self.now,
+        });
+    }
+
+    /// Age of a source's last good answer, `None` if it never answered.
+    pub fn source_age(&self, source: &SourceId) -> Option<Duration> {
+        self.sources
+            .get(source)
+            .and_then(|s| s.last_ok)
+            .map(|t| self.now.duration_since(t).unwrap_or_default())
+    }
+
+    /// True when a source has not answered within `stale_after` or last failed.
+    pub fn is_stale(&self, source: &SourceId) -> bool {
+        match self.sources.get(source) {
+            None => false,
+            Some(s) => {
+                s.last_error.is_some()
+                    || self
+                        .source_age(source)
+                        .is_none_or(|age| age > self.stale_after)
+            }
+        }
+    }
+
+    /// Rollouts sorted "needs a human first", then by key.
+    pub fn sorted_keys(&self) -> Vec<RolloutKey> {
+        let mut v: Vec<&Tracked> = self.rollouts.values().collect();
+        v.sort_by(|a, b| {
+            a.rollout
+                .phase
+                .urgency()
+                .cmp(&b.rollout.phase.urgency())
+                .then_with(|| a.rollout.key.cmp(&b.rollout.key))
+        });
+        v.into_iter().map(|t| t.rollout.key.clone()).collect()
+    }
+}

@@ -1,0 +1,169 @@
+//! The command line (DESIGN §8), parsed with clap derive.
+
+use crate::demo::Scenario;
+use crate::domain::{Plan, PlanError, Weight};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// aviary: a terminal control room for live canary rollouts.
+#[derive(Debug, Parser)]
+#[command(name = "aviary", version, about, long_about = None)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to watch.
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+/// Options every subcommand shares.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Never write to any router or controller; dangerous keys say why they are off.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Colour theme (dark, light, mono, colorblind, or a file in <config dir>/themes/).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Config file (default: <config dir>/config.toml, or $AVIARY_CONFIG).
+    #[arg(long, global = true, value_name = "FILE", env = "AVIARY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Append-only audit log (default: <data dir>/audit.jsonl).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Most frames drawn per second.
+    #[arg(long, global = true, value_name = "N")]
+    pub fps: Option<u32>,
+    /// Run without a terminal and print one JSON line per rollout per second.
+    #[arg(long, global = true)]
+    pub headless: bool,
+    /// Stop after this long (e.g. 60s, 2m). Headless default: until every plan ends.
+    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Run the whole story on this machine: two builds over real HTTP, a weighted router,
+    /// a load generator and the autopilot. No cluster needed.
+    Demo(DemoArgs),
+}
+
+/// Which judge the autopilot consults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum JudgeKind {
+    /// Fixed limits checked each interval, like Flagger.
+    #[default]
+    Threshold,
+}
+
+/// The plan flags shared by every autopilot router.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PlanArgs {
+    /// Weight added per passing interval, in percent.
+    #[arg(long, value_name = "PCT", value_parser = parse_weight)]
+    pub step: Option<Weight>,
+    /// Highest weight reached by stepping; passing there promotes to 100 %.
+    #[arg(long, value_name = "PCT", value_parser = parse_weight)]
+    pub max_weight: Option<Weight>,
+    /// Time between checks (e.g. 5s).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Failed checks before rolling back.
+    #[arg(long, value_name = "N")]
+    pub threshold: Option<u32>,
+    /// Highest tolerated canary error rate, in percent.
+    #[arg(long, value_name = "PCT", value_parser = parse_weight)]
+    pub max_error_rate: Option<Weight>,
+    /// Highest tolerated canary p99 latency (e.g. 500ms).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub max_p99: Option<Duration>,
+    /// Judge: threshold (fixed limits).
+    #[arg(long, value_enum, default_value_t)]
+    pub judge: JudgeKind,
+}
+
+impl PlanArgs {
+    /// Flags over `base` (the config's plan or the built-in default), validated.
+    pub fn resolve(&self, base: &Plan) -> Result<Plan, PlanError> {
+        let p = Plan {
+            step: self.step.unwrap_or(base.step),
+            max_weight: self.max_weight.unwrap_or(base.max_weight),
+            interval: self.interval.unwrap_or(base.interval),
+            threshold: self.threshold.unwrap_or(base.threshold),
+            max_error_rate: self
+                .max_error_rate
+                .map(|w| w.percent() / 100.0)
+                .unwrap_or(base.max_error_rate),
+            max_p99: self.max_p99.unwrap_or(base.max_p99),
+        };
+        p.validate()?;
+        Ok(p)
+    }
+}
+
+/// `aviary demo`.
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// What the canary gets wrong.
+    #[arg(long, value_enum, default_value_t)]
+    pub scenario: Scenario,
+    /// Seed for routing and failures; the same seed replays the same run.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Requests per second from the load generator (0 = none).
+    #[arg(long, default_value_t = 50)]
+    pub rps: u32,
+    /// Router listen address; the bound address is shown so you can curl it.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Start paused: step by hand with `n`.
+    #[arg(long)]
+    pub manual: bool,
+    /// The plan.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+/// Parses `5s`, `500ms`, `2m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (try 5s, 500ms, 2m)"))
+}
+
+/// Parses a percentage such as `10` or `2.5%`.
+pub fn parse_weight(s: &str) -> Result<Weight, String> {
+    Weight::parse(s).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_flags_override_and_validate() {
+        let cli = Cli::try_parse_from([
+            "aviary",
+            "demo",
+            "--step",
+            "20",
+            "--interval",
+            "1s",
+            "--max-error-rate",
+            "2",
+        ])
+        .unwrap();
+        let Commands::Demo(d) = cli.command;
+        let p = d.plan.resolve(&Plan::default()).unwrap();
+        assert_eq!(p.step, Weight::from_whole(20).unwrap());
+        assert_eq!(p.interval, Duration::from_secs(1));
+        assert_eq!(p.max_error_rate, 0.02);
+        let cli = Cli::try_parse_from(["aviary", "demo", "--step", "60"]).unwrap();
+        let Commands::Demo(d) = cli.command;
+        assert!(d.plan.resolve(&Plan::default()).is_err());
+        assert!(Cli::try_parse_from(["aviary", "demo", "--step", "160"]).is_err());
+    }
+}

@@ -1,0 +1,81 @@
+//! Where a rollout is in its life, normalised across controllers.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A rollout's phase. Each controller's own phase text is mapped onto these and kept
+/// verbatim in [`crate::domain::Rollout::phase_text`] so nothing the controller said is lost.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Phase {
+    /// Nothing is rolling out.
+    Idle,
+    /// Weight is moving toward the canary.
+    Progressing,
+    /// Stepping is on hold (operator or controller pause).
+    Paused,
+    /// The plan reached its last step and waits for a promote.
+    AwaitingPromotion,
+    /// The canary is being made the new stable.
+    Promoting,
+    /// The canary won and serves all traffic.
+    Succeeded,
+    /// An operator or the autopilot rolled back to stable.
+    Aborted,
+    /// The controller reports failure (analysis failed, invalid spec).
+    Failed,
+    /// A phase aviary does not know; shown as the controller wrote it.
+    Unknown(String),
+}
+
+impl Phase {
+    /// Sort rank for "needs a human first": lower is more urgent.
+    pub fn urgency(&self) -> u8 {
+        match self {
+            Phase::Failed | Phase::Aborted => 0,
+            Phase::Paused => 1,
+            Phase::AwaitingPromotion => 2,
+            Phase::Progressing | Phase::Promoting => 3,
+            Phase::Unknown(_) => 4,
+            Phase::Idle | Phase::Succeeded => 5,
+        }
+    }
+
+    /// True when no further automatic change will happen.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Aborted | Phase::Failed)
+    }
+
+    /// Short label for tables and JSON.
+    pub fn label(&self) -> &str {
+        match self {
+            Phase::Idle => "Idle",
+            Phase::Progressing => "Progressing",
+            Phase::Paused => "Paused",
+            Phase::AwaitingPromotion => "AwaitingPromotion",
+            Phase::Promoting => "Promoting",
+            Phase::Succeeded => "Succeeded",
+            Phase::Aborted => "Aborted",
+            Phase::Failed => "Failed",
+            Phase::Unknown(s) => s.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_sorts_before_progressing_before_idle() {
+        assert!(Phase::Failed.urgency() < Phase::Paused.urgency());
+        assert!(Phase::Paused.urgency() < Phase::AwaitingPromotion.urgency());
+        assert!(Phase::AwaitingPromotion.urgency() < Phase::Progressing.urgency());
+        assert!(Phase::Progressing.urgency() < Phase::Idle.urgency());
+    }
+}

@@ -1,0 +1,339 @@
+//! The autopilot: a pure decision per tick for routers that have no controller of their own.
+//!
+//! `update` owns the [`Autopilot`] state and feeds it samples; [`decide`] reads it and says
+//! what to do next. No I/O and no clock: `now` is passed in, so tests and the simulator run
+//! in simulated time.
+
+pub mod judge;
+
+pub use judge::{Counts, Judge, ThresholdJudge, Verdict, Window};
+
+use crate::domain::{Plan, Weight};
+use crate::metrics::BuildSample;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime};
+
+/// How a plan ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The canary reached 100 %.
+    Promoted,
+    /// The autopilot rolled back after failed checks.
+    RolledBack,
+    /// An operator aborted.
+    Aborted,
+}
+
+impl Outcome {
+    /// Text for JSON and the UI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Promoted => "promoted",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Aborted => "aborted",
+        }
+    }
+}
+
+/// The autopilot's memory for one rollout, owned by `App` and changed only in `update`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Autopilot {
+    /// Operator hold.
+    pub paused: bool,
+    /// Failed checks at the current plan run.
+    pub failed_checks: u32,
+    /// Start of the current evidence window.
+    pub window_start: SystemTime,
+    /// Evidence since `window_start`.
+    pub window: Window,
+    /// When the plan ended, and how.
+    pub outcome: Option<Outcome>,
+    /// When the last metrics sample arrived.
+    pub last_sample_at: Option<SystemTime>,
+}
+
+impl Autopilot {
+    /// A fresh plan run starting at `now`.
+    pub fn new(now: SystemTime, paused: bool) -> Self {
+        Autopilot {
+            paused,
+            failed_checks: 0,
+            window_start: now,
+            window: Window::default(),
+            outcome: None,
+            last_sample_at: None,
+        }
+    }
+
+    /// Adds one refresh worth of samples to the window.
+    pub fn observe(
+        &mut self,
+        at: SystemTime,
+        canary: Option<&BuildSample>,
+        stable: Option<&BuildSample>,
+    ) {
+        if let Some(c) = canary {
+            self.window.canary.add(c);
+        }
+        if let Some(s) = stable {
+            self.window.stable.add(s);
+        }
+        self.last_sample_at = Some(at);
+    }
+
+    /// Starts a new evidence window (after a check or a weight change).
+    pub fn reset_window(&mut self, now: SystemTime) {
+        self.window = Window::default();
+        self.window_start = now;
+    }
+}
+
+/// What the autopilot sees at one instant.
+#[derive(Debug)]
+pub struct Observed<'a> {
+    /// Canary weight on the router now.
+    pub weight: Weight,
+    /// The autopilot's memory.
+    pub autopilot: &'a Autopilot,
+    /// The judge in use.
+    pub judge: &'a dyn Judge,
+    /// Samples older than this are stale: hold.
+    pub stale_after: Duration,
+}
+
+/// What to do with the weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Move {
+    /// Leave the weight alone.
+    Hold,
+    /// Step to this canary weight.
+    SetWeight(Weight),
+    /// Canary to 100 %: the plan is done.
+    Promote,
+    /// Canary to 0 %: too many failed checks.
+    Rollback,
+}
+
+/// Whether this tick consumed a check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Check {
+    /// The window passed; start a new one.
+    Passed,
+    /// The window failed; count it and start a new one.
+    Failed,
+}
+
+/// The autopilot's decision, with the reason shown as the rollout's *why*.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Weight move.
+    pub action: Move,
+    /// Check consumed this tick, if any.
+    pub check: Option<Check>,
+    /// Why, in words.
+    pub message: String,
+}
+
+impl Decision {
+    fn hold(message: impl Into<String>) -> Self {
+        Decision {
+            action: Move::Hold,
+            check: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// The autopilot's rule (DESIGN §4): advance by `step` each `interval` while checks pass,
+/// count failed checks, roll back at `threshold`, promote from `max_weight`; hold on
+/// missing or stale metrics and say why.
+pub fn decide(plan: &Plan, obs: &Observed<'_>, now: SystemTime) -> Decision {
+    let ap = obs.autopilot;
+    if let Some(outcome) = ap.outcome {
+        return Decision::hold(format!("plan finished: {}", outcome.as_str()));
+    }
+    if ap.paused {
+        return Decision::hold("paused by operator");
+    }
+    let elapsed = now.duration_since(ap.window_start).unwrap_or_default();
+    let due = elapsed >= plan.interval;
+    if obs.weight == Weight::ZERO {
+        // No canary traffic exists to judge before the first step; take it on schedule.
+        return if due {
+            Decision {
+                action: Move::SetWeight(obs.weight.saturating_add(plan.step, plan.max_weight)),
+                check: Some(Check::Passed),
+                message: format!("starting the plan: first step to {}", plan.step),
+            }
+        } else {
+            Decision::hold(format!(
+                "first step in {:.0}s",
+                (plan.interval - elapsed).as_secs_f64().ceil()
+            ))
+        };
+    }
+    match ap.last_sample_at {
+        None => return Decision::hold("holding: no metrics yet"),
+        Some(at) => {
+            let age = now.duration_since(at).unwrap_or_default();
+            if age > obs.stale_after {
+                return Decision::hold(format!(
+                    "holding: metrics stale ({:.0}s old)",
+                    age.as_secs_f64()
+                ));
+            }
+        }
+    }
+    match obs.judge.verdict(plan, &ap.window, due) {
+        Verdict::Fail(evidence) => {
+            let failed = ap.failed_checks + 1;
+            if failed >= plan.threshold {
+                Decision {
+                    action: Move::Rollback,
+                    check: Some(Check::Failed),
+                    message: format!(
+                        "rolled back: check failed {failed}/{}: {evidence}",
+                        plan.threshold
+                    ),
+                }
+            } else {
+                Decision {
+                    action: Move::Hold,
+                    check: Some(Check::Failed),
+                    message: format!("check failed {failed}/{}: {evidence}", plan.threshold),
+                }
+            }
+        }
+        Verdict::Pass(evidence) if due => {
+            if obs.weight >= plan.max_weight {
+                Decision {
+                    action: Move::Promote,
+                    check: Some(Check::Passed),
+                    message: format!("promoted: {evidence}"),
+                }
+            } else {
+                let next = obs.weight.saturating_add(plan.step, plan.max_weight);
+                Decision {
+                    action: Move::SetWeight(next),
+                    check: Some(Check::Passed),
+                    message: format!("step to {next}: {evidence}"),
+                }
+            }
+        }
+        Verdict::Pass(_) => Decision::hold(format!(
+            "healthy so far; next check in {:.0}s",
+            (plan.interval - elapsed).as_secs_f64().ceil()
+        )),
+        Verdict::Inconclusive(why) if due => Decision::hold(format!("holding: {why}")),
+        Verdict::Inconclusive(_) => Decision::hold(format!(
+            "next check in {:.0}s",
+            (plan.interval - elapsed).as_secs_f64().ceil()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn t(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    fn w(p: u8) -> Weight {
+        Weight::from_whole(p).unwrap()
+    }
+
+    fn sample(req: u64, err: u64) -> BuildSample {
+        BuildSample {
+            period_s: 1.0,
+            requests: req,
+            errors: err,
+            p99_ms: Some(30.0),
+            ..Default::default()
+        }
+    }
+
+    fn obs<'a>(weight: Weight, ap: &'a Autopilot) -> Observed<'a> {
+        Observed {
+            weight,
+            autopilot: ap,
+            judge: &ThresholdJudge,
+            stale_after: Duration::from_secs(3),
+        }
+    }
+
+    #[test]
+    fn first_step_waits_one_interval() {
+        let plan = Plan::default();
+        let ap = Autopilot::new(t(0), false);
+        assert_eq!(
+            decide(&plan, &obs(Weight::ZERO, &ap), t(1)).action,
+            Move::Hold
+        );
+        assert_eq!(
+            decide(&plan, &obs(Weight::ZERO, &ap), t(5)).action,
+            Move::SetWeight(w(10))
+        );
+    }
+
+    #[test]
+    fn passing_check_advances_by_one_step_and_promotes_from_max() {
+        let plan = Plan::default();
+        let mut ap = Autopilot::new(t(0), false);
+        ap.observe(t(5), Some(&sample(100, 0)), Some(&sample(900, 0)));
+        assert_eq!(decide(&plan, &obs(w(10), &ap), t(3)).action, Move::Hold);
+        let d = decide(&plan, &obs(w(10), &ap), t(5));
+        assert_eq!(d.action, Move::SetWeight(w(20)));
+        assert_eq!(d.check, Some(Check::Passed));
+        assert_eq!(decide(&plan, &obs(w(50), &ap), t(5)).action, Move::Promote);
+    }
+
+    #[test]
+    fn failed_checks_hold_then_roll_back_at_threshold() {
+        let plan = Plan::default();
+        let mut ap = Autopilot::new(t(0), false);
+        ap.observe(t(5), Some(&sample(100, 10)), None);
+        let d = decide(&plan, &obs(w(20), &ap), t(5));
+        assert_eq!((d.action, d.check), (Move::Hold, Some(Check::Failed)));
+        assert!(d.message.contains("check failed 1/3"), "{}", d.message);
+        ap.failed_checks = 2;
+        let d = decide(&plan, &obs(w(20), &ap), t(5));
+        assert_eq!(d.action, Move::Rollback);
+        assert!(
+            d.message.contains("error rate 10.0% > 1.0%"),
+            "{}",
+            d.message
+        );
+    }
+
+    #[test]
+    fn stale_or_missing_metrics_hold_and_say_why() {
+        let plan = Plan::default();
+        let ap = Autopilot::new(t(0), false);
+        let d = decide(&plan, &obs(w(10), &ap), t(10));
+        assert_eq!(d.action, Move::Hold);
+        assert!(d.message.contains("no metrics"));
+        let mut ap = Autopilot::new(t(0), false);
+        ap.observe(t(1), Some(&sample(100, 0)), None);
+        let d = decide(&plan, &obs(w(10), &ap), t(10));
+        assert_eq!(d.action, Move::Hold);
+        assert!(d.message.contains("stale"), "{}", d.message);
+    }
+
+    #[test]
+    fn paused_and_finished_plans_never_move() {
+        let plan = Plan::default();
+        let mut ap = Autopilot::new(t(0), true);
+        ap.observe(t(5), Some(&sample(100, 0)), None);
+        assert_eq!(decide(&plan, &obs(w(10), &ap), t(5)).action, Move::Hold);
+        ap.paused = false;
+        ap.outcome = Some(Outcome::RolledBack);
+        assert_eq!(
+            decide(&plan, &obs(Weight::ZERO, &ap), t(50)).action,
+            Move::Hold
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! Effects are what `update` asks the outside world to do; the [`Executor`] does it in tokio
+//! tasks and reports back with [`Msg::WriteDone`]. Every write is audited (intent, then
+//! result) and `--read-only` is enforced here a second time.
+
+use crate::audit::{AuditLog, AuditRecord};
+use crate::domain::{ProviderKind, RolloutKey, Weight};
+use crate::msg::{Command, Msg, OpId, Origin, WriteDone};
+use crate::providers::{Router, RouterError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
+
+/// What the router is asked to change.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RouterChange {
+    /// Autopilot routers: set the canary's share (stable gets the rest).
+    CanaryWeight(Weight),
+    /// Controller-owned rollouts: ask the controller to carry out the command.
+    Controller(Command),
+}
+
+/// One router write, from `update` to the executor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteRequest {
+    /// Links audit lines and the result.
+    pub op: OpId,
+    /// The rollout.
+    pub target: RolloutKey,
+    /// The operator or autopilot command behind it.
+    pub command: Command,
+    /// Who asked.
+    pub origin: Origin,
+    /// Canary weight before.
+    pub before: Weight,
+    /// Canary weight asked for, when the command is about a weight.
+    pub requested: Option<Weight>,
+    /// The change itself.
+    pub change: RouterChange,
+    /// Version the change was computed from (resourceVersion, ModifyIndex).
+    pub expected_version: Option<String>,
+}
+
+/// An action that does not touch any router but still belongs in the audit trail
+/// (pausing aviary's own autopilot, for example).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalAction {
+    /// The rollout.
+    pub target: RolloutKey,
+    /// What was done.
+    pub command: Command,
+    /// Canary weight at the time.
+    pub weight: Weight,
+    /// In words.
+    pub note: String,
+}
+
+/// Side effects requested by `update`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Write to a router, audited.
+    Write(WriteRequest),
+    /// Record an operator action that needed no router write.
+    Audit(LocalAction),
+    /// Stop the session.
+    Quit,
+}
+
+/// Runs effects off the UI task. Holds no reference to `App`.
+pub struct Executor {
+    routers: HashMap<ProviderKind, Arc<dyn Router>>,
+    audit: Arc<AuditLog>,
+    read_only: bool,
+    actor: String,
+    tx: mpsc::Sender<Msg>,
+    timeout: Duration,
+}
+
+impl Executor {
+    /// An executor writing through `routers`, auditing to `audit`, reporting on `tx`.
+    pub fn new(
+        audit: Arc<AuditLog>,
+        read_only: bool,
+        actor: String,
+        tx: mpsc::Sender<Msg>,
+    ) -> Self {
+        Executor {
+            routers: HashMap::new(),
+            audit,
+            read_only,
+            actor,
+            tx,
+            timeout: Duration::from_secs(15),
+        }
+    }
+
+    /// Registers the router for one provider kind.
+    pub fn with_router(mut self, kind: ProviderKind, router: Arc<dyn Router>) -> Self {
+        self.routers.insert(kind, router);
+        self
+    }
+
+    /// Registers the router for one provider kind in place.
+    pub fn add_router(&mut self, kind: ProviderKind, router: Arc<dyn Router>) {
+        self.routers.insert(kind, router);
+    }
+
+    /// Starts the effect; never waits for it. `Quit` is handled by the loop, not here.
+    pub fn run(&self, effect: Effect) {
+        match effect {
+            Effect::Write(req) => {
+                let router = self.routers.get(&req.target.provider).cloned();
+                let audit = self.audit.clone();
+                let tx = self.tx.clone();
+                let actor = self.actor.clone();
+                let read_only = self.read_only;
+                let timeout = self.timeout;
+                tokio::spawn(async move {
+                    let done = execute(req, router, &audit, &actor, read_only, timeout).await;
+                    let _ = tx.send(Msg::WriteDone(done)).await;
+                });
+            }
+            Effect::Audit(action) => {
+                let audit = self.audit.clone();
+                let actor = self.actor.clone();
+                tokio::task::spawn_blocking(move || {
+                    let rec = AuditRecord {
+                        ts: AuditRecord::timestamp(SystemTime::now()),
+                        actor,
+                        target: action.target.to_string(),
+                        action: action.command.kind().as_str().into(),
+                        origin: "operator".into(),
+                        stage: "result".into(),
+                        op: 0,
+                        before: Some(action.weight.percent()),
+                        requested: None,
+                        result: Some("ok".into()),
+                        error: None,
+                        latency_ms: Some(0),
+                        note: Some(action.note),
+                    };
+                    if let Err(e) = audit.append(&rec) {
+                        tracing::error!("{e}");
+                    }
+                });
+            }
+            Effect::Quit => {}
+        }
+    }
+}
+
+fn record(req: &WriteRequest, actor: &str, stage: &str) -> AuditRecord {
+    AuditRecord {
+        ts: AuditRecord::timestamp(SystemTime::now()),
+        actor: actor.to_string(),
+        target: req.target.to_string(),
+        action: req.command.kind().as_str().into(),
+        origin: match req.origin {
+            Origin::Operator => "operator".into(),
+            Origin::Autopilot => "autopilot".into(),
+        },
+        stage: stage.into(),
+        op: req.op.0,
+        before: Some(req.before.percent()),
+        requested: req.requested.map(Weight::percent),
+        result: None,
+        error: None,
+        latency_ms: None,
+        note: Some(match &req.change {
+            RouterChange::CanaryWeight(w) => format!("router: canary weight {w}"),
+            RouterChange::Controller(c) => format!("controller: {}", c.kind().as_str()),
+        }),
+    }
+}
+
+/// Audit intent → write → audit result. The write is skipped if the intent cannot be
+/// recorded: an unaudited write is worse than a refused one.
+async fn execute(
+    req: WriteRequest,
+    router: Option<Arc<dyn Router>>,
+    audit: &AuditLog,
+    actor: &str,
+    read_only: bool,
+    timeout: Duration,
+) -> WriteDone {
+    let started = Instant::now();
+    let intent = record(&req, actor, "intent");
+    let result: Result<crate::msg::WriteOk, RouterError> = if let Err(e) = audit.append(&intent) {
+        Err(RouterError::Refused(format!("not written: {e}")))
+    } else if read_only {
+        Err(RouterError::Refused("read-only mode: no writes".into()))
+    } else if let Some(router) = router {
+        match tokio::time::timeout(timeout, router.apply(&req)).await {
+            Ok(r) => r,
+            Err(_) => Err(RouterError::Failed(format!(
+                "no answer within {}s; the router's state is unknown, re-read before acting",
+                timeout.as_secs()
+            ))),
+        }
+    } else {
+        Err(RouterError::Refused(format!(
+            "no router for {}",
+            req.target.provider.prefix()
+        )))
+    };
+    let mut rec = record(&req, actor, "result");
+    rec.latency_ms = Some(started.elapsed().as_millis() as u64);
+    match &result {
+        Ok(ok) => {
+            rec.result = Some("ok".into());
+            if let Some(n) = &ok.note {
+                rec.note = Some(n.clone());
+            }
+        }
+        Err(e) => {
+            rec.result = Some("error".into());
+            rec.error = Some(e.to_string());
+        }
+    }
+    if let Err(e) = audit.append(&rec) {
+        tracing::error!("{e}");
+    }
+    WriteDone {
+        op: req.op,
+        target: req.target,
+        command: req.command,
+        origin: req.origin,
+        result: result.map_err(|e| e.to_string()),
+    }
+}

@@ -1,0 +1,148 @@
+//! Headless mode: the same core without a terminal, printing JSON lines (DESIGN §8): one
+//! per rollout per second, then a `summary` line per rollout.
+
+use crate::app::{App, Tracked};
+use crate::domain::Role;
+use crate::msg::Msg;
+use crate::session::Session;
+use serde_json::{Map, Value, json};
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::time::MissedTickBehavior;
+
+/// How often the core ticks in headless mode.
+const TICK: Duration = Duration::from_millis(250);
+
+/// One progress line for one rollout.
+pub fn line(app: &App, t: &Tracked) -> Value {
+    let secs = app
+        .now
+        .duration_since(app.started)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let mut weights = Map::new();
+    let mut builds = Map::new();
+    for b in &t.rollout.builds {
+        weights.insert(b.name.clone(), json!(b.weight.percent()));
+        let latest = t.latest.get(&b.name);
+        let (req, err) = t.totals.get(&b.name).copied().unwrap_or_default();
+        builds.insert(
+            b.name.clone(),
+            json!({
+                "rps": latest.map(|s| round(s.rps(), 2)),
+                "error_rate": latest.and_then(|s| s.error_rate()).map(|r| round(r, 4)),
+                "p99_ms": latest.and_then(|s| s.p99_ms).map(|p| round(p, 1)),
+                "requests": req,
+                "errors": err,
+            }),
+        );
+    }
+    json!({
+        "t": round(secs, 1),
+        "rollout": t.rollout.key.to_string(),
+        "phase": t.rollout.phase.label(),
+        "weights": weights,
+        "builds": builds,
+        "step": t.rollout.step.map(|s| s.0).unwrap_or(0),
+        "message": t.rollout.message,
+    })
+}
+
+/// The end-of-run line for one rollout.
+pub fn summary(app: &App, t: &Tracked) -> Value {
+    let outcome = t
+        .autopilot
+        .as_ref()
+        .and_then(|ap| ap.outcome)
+        .map(|o| o.as_str())
+        .unwrap_or("in_progress");
+    let canary = t
+        .rollout
+        .builds
+        .iter()
+        .find(|b| b.role == Role::Canary)
+        .map(|b| b.name.clone());
+    let requests: u64 = t.totals.values().map(|x| x.0).sum();
+    let failed: u64 = t.totals.values().map(|x| x.1).sum();
+    let canary_failed = canary
+        .and_then(|c| t.totals.get(&c))
+        .map(|x| x.1)
+        .unwrap_or(0);
+    json!({"summary": {
+        "rollout": t.rollout.key.to_string(),
+        "outcome": outcome,
+        "canary_weight": t.rollout.canary_weight().percent(),
+        "requests": requests,
+        "failed_requests": failed,
+        "canary_failed_requests": canary_failed,
+        "duration_s": round(app.now.duration_since(app.started).unwrap_or_default().as_secs_f64(), 1),
+        "message": t.rollout.message,
+    }})
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (x * m).round() / m
+}
+
+fn finished(app: &App) -> bool {
+    !app.rollouts.is_empty()
+        && app.rollouts.values().all(|t| {
+            t.pending.is_none() && t.autopilot.as_ref().is_some_and(|ap| ap.outcome.is_some())
+        })
+}
+
+/// Runs `session` until `duration` (or, without one, until every plan has ended), SIGINT or
+/// SIGTERM, writing JSON lines to `out`.
+pub async fn run(
+    mut session: Session,
+    duration: Option<Duration>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut next_print = Duration::from_secs(1);
+    let mut quit = false;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    while !quit {
+        tokio::select! {
+            _ = tick.tick() => {
+                quit |= session.dispatch(Msg::Tick(SystemTime::now()));
+                if started.elapsed() >= next_print {
+                    next_print += Duration::from_secs(1);
+                    for t in session.app.rollouts.values() {
+                        writeln!(out, "{}", line(&session.app, t))?;
+                    }
+                    out.flush()?;
+                }
+                match duration {
+                    Some(d) if started.elapsed() >= d => quit = true,
+                    None if finished(&session.app) => quit = true,
+                    _ => {}
+                }
+            }
+            msg = session.rx.recv() => match msg {
+                Some(m) => quit |= session.dispatch(m),
+                None => quit = true,
+            },
+            _ = tokio::signal::ctrl_c() => quit = true,
+            _ = sigterm.recv() => quit = true,
+        }
+    }
+    session.cancel.cancel();
+    // Let in-flight writes report so the summary and audit log agree.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while session.app.rollouts.values().any(|t| t.pending.is_some()) && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), session.rx.recv()).await {
+            Ok(Some(m)) => {
+                session.dispatch(m);
+            }
+            _ => break,
+        }
+    }
+    for t in session.app.rollouts.values() {
+        writeln!(out, "{}", summary(&session.app, t))?;
+    }
+    out.flush()
+}

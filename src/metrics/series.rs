@@ -1,0 +1,143 @@
+//! Ring buffers of per-build samples, weights and markers for the detail charts.
+
+use super::BuildSample;
+use crate::domain::Weight;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::SystemTime;
+
+/// One chart point for one build.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// When it was measured.
+    pub at: SystemTime,
+    /// Requests per second.
+    pub rps: f64,
+    /// Error ratio, `None` with no traffic.
+    pub error_rate: Option<f64>,
+    /// p99 latency in ms, when known.
+    pub p99_ms: Option<f64>,
+}
+
+/// What a marker on the time axis stands for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MarkerKind {
+    /// The autopilot or controller moved the weight.
+    Step,
+    /// An operator action (pause, abort, …).
+    Operator,
+    /// A failed check.
+    CheckFailed,
+    /// A rollback.
+    Rollback,
+}
+
+/// A labelled instant on the charts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Marker {
+    /// When.
+    pub at: SystemTime,
+    /// Kind, for colour.
+    pub kind: MarkerKind,
+    /// Short label.
+    pub label: String,
+}
+
+/// History of one rollout: points per build, the canary weight over time, and markers.
+/// Capacity-bounded so a day-long session does not grow without limit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Series {
+    /// Max points kept per build.
+    pub capacity: usize,
+    /// Points per build name, oldest first.
+    pub builds: BTreeMap<String, VecDeque<Point>>,
+    /// Canary weight at each instant it was observed.
+    pub weights: VecDeque<(SystemTime, Weight)>,
+    /// Step and action markers.
+    pub markers: VecDeque<Marker>,
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Series::with_capacity(3600)
+    }
+}
+
+impl Series {
+    /// Empty series keeping `capacity` points per build (3600 = one hour at 1 s).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Series {
+            capacity,
+            builds: BTreeMap::new(),
+            weights: VecDeque::new(),
+            markers: VecDeque::new(),
+        }
+    }
+
+    /// Appends one sample for a build.
+    pub fn push(&mut self, build: &str, at: SystemTime, s: &BuildSample) {
+        let q = self.builds.entry(build.to_string()).or_default();
+        q.push_back(Point {
+            at,
+            rps: s.rps(),
+            error_rate: s.error_rate(),
+            p99_ms: s.p99_ms,
+        });
+        while q.len() > self.capacity {
+            q.pop_front();
+        }
+    }
+
+    /// Records the canary weight now (skips repeats).
+    pub fn push_weight(&mut self, at: SystemTime, w: Weight) {
+        if self.weights.back().map(|(_, last)| *last) != Some(w) || self.weights.is_empty() {
+            self.weights.push_back((at, w));
+        }
+        while self.weights.len() > self.capacity {
+            self.weights.pop_front();
+        }
+    }
+
+    /// Adds a marker.
+    pub fn mark(&mut self, at: SystemTime, kind: MarkerKind, label: impl Into<String>) {
+        self.markers.push_back(Marker {
+            at,
+            kind,
+            label: label.into(),
+        });
+        while self.markers.len() > 256 {
+            self.markers.pop_front();
+        }
+    }
+
+    /// Latest point of a build.
+    pub fn last(&self, build: &str) -> Option<&Point> {
+        self.builds.get(build).and_then(|q| q.back())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn ring_buffer_drops_the_oldest() {
+        let mut s = Series::with_capacity(3);
+        for i in 0..5 {
+            let at = UNIX_EPOCH + Duration::from_secs(i);
+            s.push(
+                "build 1",
+                at,
+                &BuildSample {
+                    period_s: 1.0,
+                    requests: i,
+                    ..Default::default()
+                },
+            );
+        }
+        let q = &s.builds["build 1"];
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.front().unwrap().rps, 2.0);
+    }
+}

@@ -1,0 +1,69 @@
+//! Runs a subcommand: builds the world and the session, then hands them to the headless
+//! loop or the TUI.
+
+use crate::app::App;
+use crate::audit::AuditLog;
+use crate::cli::{DemoArgs, GlobalArgs};
+use crate::demo::{DemoOptions, DemoWorld};
+use crate::domain::{Plan, ProviderKind};
+use crate::driver::ThresholdJudge;
+use crate::providers::demo::{self as demo_provider, DemoRouter};
+use crate::session::{Session, actor};
+use color_eyre::eyre::{Result, WrapErr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Where the audit log goes: `--audit-log`, else `<data dir>/audit.jsonl`.
+pub fn audit_path(global: &GlobalArgs) -> PathBuf {
+    global.audit_log.clone().unwrap_or_else(|| {
+        directories::ProjectDirs::from("dev", "aviary", "aviary")
+            .map(|d| d.data_dir().join("audit.jsonl"))
+            .unwrap_or_else(|| PathBuf::from("aviary-audit.jsonl"))
+    })
+}
+
+/// `aviary demo`.
+pub async fn demo(args: DemoArgs, global: GlobalArgs, base_plan: Plan) -> Result<()> {
+    let plan = args
+        .plan
+        .resolve(&base_plan)
+        .wrap_err("invalid plan flags")?;
+    let audit = Arc::new(AuditLog::open(&audit_path(&global))?);
+    let mut app = App::new(SystemTime::now(), plan);
+    app.read_only = global.read_only;
+    app.start_paused = args.manual;
+    app.judge = Arc::new(ThresholdJudge);
+    let mut session = Session::new(app, audit, actor());
+    let world = DemoWorld::start(
+        &DemoOptions {
+            scenario: args.scenario,
+            seed: args.seed,
+            rps: args.rps,
+            listen: args.listen,
+        },
+        session.cancel.clone(),
+    )
+    .await
+    .wrap_err_with(|| format!("could not start the demo router on {}", args.listen))?;
+    eprintln!(
+        "aviary demo: router on http://{} (stable {}, canary {}); audit log {}",
+        world.router_addr,
+        world.stable_addr,
+        world.canary_addr,
+        audit_path(&global).display()
+    );
+    session.add_router(
+        ProviderKind::Demo,
+        Arc::new(DemoRouter(world.router.clone())),
+    );
+    tokio::spawn(demo_provider::run(
+        demo_provider::rollout(&world),
+        world.router.clone(),
+        session.tx.clone(),
+        session.cancel.clone(),
+    ));
+    let mut out = std::io::stdout();
+    crate::headless::run(session, global.duration, &mut out).await?;
+    Ok(())
+}

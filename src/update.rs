@@ -1,0 +1,52 @@
+//! `update(&mut App, Msg) -> Vec<Effect>`: the only place state changes. Deterministic: the
+//! clock arrives as `Msg::Tick`, and no I/O happens here.
+
+mod autopilot;
+mod operator;
+mod sources;
+
+pub use operator::command_for;
+
+use crate::app::App;
+use crate::effect::Effect;
+use crate::msg::Msg;
+
+/// Applies one message to the app and returns the effects to run.
+pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Tick(now) => {
+            if now > app.now {
+                app.now = now;
+            }
+            autopilot::tick(app)
+        }
+        Msg::Provider(ev) => {
+            sources::provider(app, ev);
+            Vec::new()
+        }
+        Msg::Metrics(batch) => {
+            sources::metrics(app, batch);
+            Vec::new()
+        }
+        Msg::SourceError { source, error } => {
+            sources::error(app, source, error);
+            Vec::new()
+        }
+        Msg::Operator { target, command } => {
+            operator::operator(app, &target, command, crate::msg::Origin::Operator)
+        }
+        Msg::WriteDone(done) => {
+            operator::write_done(app, done);
+            Vec::new()
+        }
+        Msg::Key(_) => Vec::new(),
+        Msg::Resize(w, h) => {
+            app.ui.size = (w, h);
+            Vec::new()
+        }
+        Msg::Quit => {
+            app.should_quit = true;
+            vec![Effect::Quit]
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! On each tick, ask the driver what each autopilot rollout should do.
+
+use crate::app::{App, Level};
+use crate::domain::Weight;
+use crate::driver::{Check, Move, Observed, decide};
+use crate::effect::Effect;
+use crate::metrics::MarkerKind;
+use crate::msg::Command;
+
+/// Runs `decide` for every autopilot rollout with no write in flight.
+pub fn tick(app: &mut App) -> Vec<Effect> {
+    let now = app.now;
+    let mut effects = Vec::new();
+    let keys: Vec<_> = app.rollouts.keys().cloned().collect();
+    for key in keys {
+        let Some(t) = app.rollouts.get_mut(&key) else {
+            continue;
+        };
+        if t.pending.is_some() {
+            continue;
+        }
+        let Some(ap) = t.autopilot.as_ref() else {
+            continue;
+        };
+        if ap.outcome.is_some() {
+            // Finished plans keep their last *why* (the rollback reason, say).
+            continue;
+        }
+        let decision = decide(
+            &t.plan,
+            &Observed {
+                weight: t.rollout.canary_weight(),
+                autopilot: ap,
+                judge: app.judge.as_ref(),
+                stale_after: app.stale_after,
+            },
+            now,
+        );
+        let Some(ap) = t.autopilot.as_mut() else {
+            continue;
+        };
+        match decision.check {
+            Some(Check::Failed) => {
+                ap.failed_checks += 1;
+                ap.reset_window(now);
+                t.series.mark(
+                    now,
+                    MarkerKind::CheckFailed,
+                    format!("✗{}", ap.failed_checks),
+                );
+                t.event(now, Level::Warn, decision.message.clone());
+            }
+            Some(Check::Passed) => ap.reset_window(now),
+            None => {}
+        }
+        t.rollout.message = decision.message.clone();
+        let command = match decision.action {
+            Move::Hold => None,
+            Move::SetWeight(w) => Some(Command::SetWeight(w)),
+            Move::Promote => Some(Command::Promote),
+            Move::Rollback => Some(Command::Abort),
+        };
+        if let Some(command) = command {
+            if matches!(command, Command::Abort) {
+                t.event(now, Level::Error, decision.message.clone());
+            }
+            let requested = match command {
+                Command::SetWeight(w) => w,
+                Command::Promote => Weight::FULL,
+                _ => Weight::ZERO,
+            };
+            effects.extend(super::operator::autopilot_write(
+                app, &key, command, requested,
+            ));
+        }
+    }
+    effects
+}
