@@ -43,6 +43,9 @@ pub struct GlobalArgs {
     /// Stop after this long (e.g. 60s, 2m). Headless default: until every plan ends.
     #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// POST every write aviary makes, with its before/after weights and undo, as JSON here.
+    #[arg(long, global = true, value_name = "URL")]
+    pub event_webhook: Option<String>,
 }
 
 /// Subcommands.

@@ -74,6 +74,7 @@ pub struct Executor {
     actor: String,
     tx: mpsc::Sender<Msg>,
     timeout: Duration,
+    webhook: Option<crate::change_event::Webhook>,
 }
 
 impl Executor {
@@ -91,6 +92,7 @@ impl Executor {
             actor,
             tx,
             timeout: Duration::from_secs(15),
+            webhook: None,
         }
     }
 
@@ -98,6 +100,11 @@ impl Executor {
     pub fn with_router(mut self, kind: ProviderKind, router: Arc<dyn Router>) -> Self {
         self.routers.insert(kind, router);
         self
+    }
+
+    /// Posts a [`crate::change_event::ChangeEvent`] for every write to this webhook.
+    pub fn set_webhook(&mut self, hook: crate::change_event::Webhook) {
+        self.webhook = Some(hook);
     }
 
     /// Registers the router for one provider kind in place.
@@ -115,8 +122,23 @@ impl Executor {
                 let actor = self.actor.clone();
                 let read_only = self.read_only;
                 let timeout = self.timeout;
+                let webhook = self.webhook.clone();
                 tokio::spawn(async move {
-                    let done = execute(req, router, &audit, &actor, read_only, timeout).await;
+                    let done =
+                        execute(req.clone(), router, &audit, &actor, read_only, timeout).await;
+                    if let Some(hook) = webhook {
+                        let (after, err) = match &done.result {
+                            Ok(ok) => (
+                                ok.canary_weight.or(req.requested).map(Weight::percent),
+                                None,
+                            ),
+                            Err(e) => (None, Some(e.clone())),
+                        };
+                        hook.post(&crate::change_event::ChangeEvent::new(
+                            &req, &actor, after, err,
+                        ))
+                        .await;
+                    }
                     let _ = tx.send(Msg::WriteDone(done)).await;
                 });
             }

@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod change_event;
 pub mod cli;
 pub mod demo;
 pub mod domain;

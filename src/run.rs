@@ -35,6 +35,11 @@ pub async fn demo(args: DemoArgs, global: GlobalArgs, base_plan: Plan) -> Result
     app.start_paused = args.manual;
     app.judge = Arc::new(ThresholdJudge);
     let mut session = Session::new(app, audit, actor());
+    if let Some(url) = &global.event_webhook {
+        session
+            .executor
+            .set_webhook(crate::change_event::Webhook::new(url.clone()));
+    }
     let world = DemoWorld::start(
         &DemoOptions {
             scenario: args.scenario,
