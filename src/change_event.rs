@@ -99,6 +99,7 @@ pub struct Webhook {
 impl Webhook {
     /// A poster for `url`.
     pub fn new(url: impl Into<String>) -> Self {
+        crate::install_crypto_provider();
         Webhook {
             url: url.into(),
             client: reqwest::Client::builder()

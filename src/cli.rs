@@ -40,7 +40,7 @@ pub struct GlobalArgs {
     /// Run without a terminal and print one JSON line per rollout per second.
     #[arg(long, global = true)]
     pub headless: bool,
-    /// Stop after this long (e.g. 60s, 2m). Headless default: until every plan ends.
+    /// Stop after this long at most (e.g. 60s, 2m). Headless also stops once every plan has ended.
     #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// POST every write aviary makes, with its before/after weights and undo, as JSON here.

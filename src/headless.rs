@@ -92,8 +92,8 @@ fn finished(app: &App) -> bool {
         })
 }
 
-/// Runs `session` until `duration` (or, without one, until every plan has ended), SIGINT or
-/// SIGTERM, writing JSON lines to `out`.
+/// Runs `session` until every plan has ended, `duration` has passed, or SIGINT/SIGTERM,
+/// writing JSON lines to `out`.
 pub async fn run(
     mut session: Session,
     duration: Option<Duration>,
@@ -116,10 +116,8 @@ pub async fn run(
                     }
                     out.flush()?;
                 }
-                match duration {
-                    Some(d) if started.elapsed() >= d => quit = true,
-                    None if finished(&session.app) => quit = true,
-                    _ => {}
+                if duration.is_some_and(|d| started.elapsed() >= d) || finished(&session.app) {
+                    quit = true;
                 }
             }
             msg = session.rx.recv() => match msg {

@@ -23,3 +23,10 @@ pub mod providers;
 pub mod run;
 pub mod session;
 pub mod update;
+
+/// Installs the one rustls crypto provider compiled in (ring). kube and reqwest both panic
+/// when no process-level provider is chosen (COMPONENTS §5); every place that builds an
+/// HTTP client calls this first. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

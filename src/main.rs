@@ -13,7 +13,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     // Exactly one rustls provider is compiled in; installing it up front keeps kube and
     // reqwest from guessing (COMPONENTS §5).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    aviary::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

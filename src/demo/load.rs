@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 /// Sends `rps` requests a second to `router` until `cancel`. Open loop: a slow answer never
 /// slows the offered load, as with real users.
 pub async fn run(router: SocketAddr, rps: u32, cancel: CancellationToken) {
+    crate::install_crypto_provider();
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(128)

@@ -43,6 +43,7 @@ pub struct RouterHandle(Arc<Inner>);
 impl RouterHandle {
     /// A proxy over the two builds, starting 100 % stable.
     pub fn new(seed: u64, stable: SocketAddr, canary: SocketAddr) -> Self {
+        crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .pool_max_idle_per_host(64)

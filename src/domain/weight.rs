@@ -98,7 +98,7 @@ impl Weight {
 
     /// True when the value is a whole percent.
     pub fn is_whole(self) -> bool {
-        self.0 % 100 == 0
+        self.0.is_multiple_of(100)
     }
 }
 
