@@ -59,9 +59,22 @@ pub enum Commands {
 /// Which judge the autopilot consults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum JudgeKind {
-    /// Fixed limits checked each interval, like Flagger.
+    /// Canary against stable with sequential tests; fails as soon as the evidence is strong
+    /// (docs/JUDGE.md).
     #[default]
+    Stat,
+    /// Fixed limits checked each interval, like Flagger.
     Threshold,
+}
+
+impl JudgeKind {
+    /// The judge itself, with its default parameters.
+    pub fn judge(self) -> std::sync::Arc<dyn crate::driver::Judge> {
+        match self {
+            JudgeKind::Stat => std::sync::Arc::new(crate::driver::StatJudge::default()),
+            JudgeKind::Threshold => std::sync::Arc::new(crate::driver::ThresholdJudge),
+        }
+    }
 }
 
 /// The plan flags shared by every autopilot router.
@@ -85,7 +98,7 @@ pub struct PlanArgs {
     /// Highest tolerated canary p99 latency (e.g. 500ms).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub max_p99: Option<Duration>,
-    /// Judge: threshold (fixed limits).
+    /// Judge: stat (canary vs stable, sequential tests) or threshold (fixed limits).
     #[arg(long, value_enum, default_value_t)]
     pub judge: JudgeKind,
 }

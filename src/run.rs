@@ -6,7 +6,6 @@ use crate::audit::AuditLog;
 use crate::cli::{DemoArgs, GlobalArgs};
 use crate::demo::{DemoOptions, DemoWorld};
 use crate::domain::{Plan, ProviderKind};
-use crate::driver::ThresholdJudge;
 use crate::providers::demo::{self as demo_provider, DemoRouter};
 use crate::session::{Session, actor};
 use color_eyre::eyre::{Result, WrapErr};
@@ -33,7 +32,7 @@ pub async fn demo(args: DemoArgs, global: GlobalArgs, base_plan: Plan) -> Result
     let mut app = App::new(SystemTime::now(), plan);
     app.read_only = global.read_only;
     app.start_paused = args.manual;
-    app.judge = Arc::new(ThresholdJudge);
+    app.judge = args.plan.judge.judge();
     let mut session = Session::new(app, audit, actor());
     if let Some(url) = &global.event_webhook {
         session

@@ -77,6 +77,12 @@ pub trait Judge: Send + Sync + Debug {
     fn name(&self) -> &'static str;
     /// The verdict on `window` under `plan`'s limits.
     fn verdict(&self, plan: &Plan, window: &Window, due: bool) -> Verdict;
+    /// A sequential judge reads all evidence since the plan run started (not just this
+    /// interval), and its `Fail` is final: its test already bounds the false-alarm rate, so
+    /// the driver rolls back at once instead of counting failed checks to `plan.threshold`.
+    fn sequential(&self) -> bool {
+        false
+    }
 }
 
 /// Flagger's policy: at each interval end, fail if the canary's error rate or p99 is above

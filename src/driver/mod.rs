@@ -5,8 +5,10 @@
 //! in simulated time.
 
 pub mod judge;
+pub mod stat;
 
 pub use judge::{Counts, Judge, ThresholdJudge, Verdict, Window};
+pub use stat::StatJudge;
 
 use crate::domain::{Plan, Weight};
 use crate::metrics::BuildSample;
@@ -47,6 +49,9 @@ pub struct Autopilot {
     pub window_start: SystemTime,
     /// Evidence since `window_start`.
     pub window: Window,
+    /// Evidence since the plan run started, never reset by checks or steps: what a
+    /// sequential judge reads.
+    pub run: Window,
     /// When the plan ended, and how.
     pub outcome: Option<Outcome>,
     /// When the last metrics sample arrived.
@@ -61,6 +66,7 @@ impl Autopilot {
             failed_checks: 0,
             window_start: now,
             window: Window::default(),
+            run: Window::default(),
             outcome: None,
             last_sample_at: None,
         }
@@ -75,9 +81,11 @@ impl Autopilot {
     ) {
         if let Some(c) = canary {
             self.window.canary.add(c);
+            self.run.canary.add(c);
         }
         if let Some(s) = stable {
             self.window.stable.add(s);
+            self.run.stable.add(s);
         }
         self.last_sample_at = Some(at);
     }
@@ -147,7 +155,8 @@ impl Decision {
 
 /// The autopilot's rule (DESIGN §4): advance by `step` each `interval` while checks pass,
 /// count failed checks, roll back at `threshold`, promote from `max_weight`; hold on
-/// missing or stale metrics and say why.
+/// missing or stale metrics and say why. A sequential judge (the statistical one) is asked
+/// about the whole run's evidence and its first `Fail` rolls back at once.
 pub fn decide(plan: &Plan, obs: &Observed<'_>, now: SystemTime) -> Decision {
     let ap = obs.autopilot;
     if let Some(outcome) = ap.outcome {
@@ -185,7 +194,14 @@ pub fn decide(plan: &Plan, obs: &Observed<'_>, now: SystemTime) -> Decision {
             }
         }
     }
-    match obs.judge.verdict(plan, &ap.window, due) {
+    let sequential = obs.judge.sequential();
+    let window = if sequential { &ap.run } else { &ap.window };
+    match obs.judge.verdict(plan, window, due) {
+        Verdict::Fail(evidence) if sequential => Decision {
+            action: Move::Rollback,
+            check: Some(Check::Failed),
+            message: format!("rolled back: {evidence}"),
+        },
         Verdict::Fail(evidence) => {
             let failed = ap.failed_checks + 1;
             if failed >= plan.threshold {
@@ -221,8 +237,8 @@ pub fn decide(plan: &Plan, obs: &Observed<'_>, now: SystemTime) -> Decision {
                 }
             }
         }
-        Verdict::Pass(_) => Decision::hold(format!(
-            "healthy so far; next check in {:.0}s",
+        Verdict::Pass(evidence) => Decision::hold(format!(
+            "healthy so far, next check in {:.0}s: {evidence}",
             (plan.interval - elapsed).as_secs_f64().ceil()
         )),
         Verdict::Inconclusive(why) if due => Decision::hold(format!("holding: {why}")),
@@ -321,6 +337,65 @@ mod tests {
         let d = decide(&plan, &obs(w(10), &ap), t(10));
         assert_eq!(d.action, Move::Hold);
         assert!(d.message.contains("stale"), "{}", d.message);
+    }
+
+    fn stat_obs<'a>(weight: Weight, ap: &'a Autopilot, judge: &'a StatJudge) -> Observed<'a> {
+        Observed {
+            weight,
+            autopilot: ap,
+            judge,
+            stale_after: Duration::from_secs(3),
+        }
+    }
+
+    #[test]
+    fn a_sequential_fail_rolls_back_at_once_mid_interval() {
+        let plan = Plan::default();
+        let judge = StatJudge::default();
+        let mut ap = Autopilot::new(t(0), false);
+        ap.observe(t(2), Some(&sample(100, 12)), Some(&sample(900, 1)));
+        let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(2));
+        assert_eq!((d.action, d.check), (Move::Rollback, Some(Check::Failed)));
+        assert!(
+            d.message.starts_with("rolled back: canary errors 12/100"),
+            "{}",
+            d.message
+        );
+    }
+
+    #[test]
+    fn the_sequential_judge_reads_the_whole_run_across_window_resets() {
+        let plan = Plan::default();
+        let judge = StatJudge::default();
+        let mut ap = Autopilot::new(t(0), false);
+        // Each interval alone is too small to condemn a 3 % canary against 0.3 % stable...
+        for i in 1..=6 {
+            ap.observe(t(5 * i), Some(&sample(100, 3)), Some(&sample(900, 3)));
+            let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(5 * i));
+            if d.action == Move::Rollback {
+                // ...but together they are: rolled back within the run, not at interval 1.
+                assert!(i > 1, "{}", d.message);
+                assert_eq!(ap.run.canary.requests, 100 * i);
+                return;
+            }
+            ap.reset_window(t(5 * i));
+        }
+        panic!("never rolled back");
+    }
+
+    #[test]
+    fn the_sequential_judge_steps_on_schedule_and_shows_its_evidence() {
+        let plan = Plan::default();
+        let judge = StatJudge::default();
+        let mut ap = Autopilot::new(t(0), false);
+        ap.observe(t(3), Some(&sample(100, 0)), Some(&sample(900, 1)));
+        let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(3));
+        assert_eq!(d.action, Move::Hold);
+        assert!(d.message.contains("healthy so far"), "{}", d.message);
+        assert!(d.message.contains("canary errors 0/100"), "{}", d.message);
+        let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(5));
+        assert_eq!(d.action, Move::SetWeight(w(20)));
+        assert!(d.message.starts_with("step to 20"), "{}", d.message);
     }
 
     #[test]
