@@ -54,6 +54,26 @@ pub enum Commands {
     /// Run the whole story on this machine: two builds over real HTTP, a weighted router,
     /// a load generator and the autopilot. No cluster needed.
     Demo(DemoArgs),
+    /// Many seeded rollouts of synthetic traffic through the real autopilot, both judges on
+    /// the same traffic, in simulated time: what each lets through (docs/JUDGE.md).
+    Simulate(SimulateArgs),
+}
+
+/// `aviary simulate`.
+#[derive(Debug, Args, Clone)]
+pub struct SimulateArgs {
+    /// Rollouts per scenario, traffic rate and judge.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// Seed; the same seed prints the same table.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..256))]
+    pub threads: Option<u32>,
 }
 
 /// Which judge the autopilot consults.
@@ -172,13 +192,17 @@ mod tests {
             "2",
         ])
         .unwrap();
-        let Commands::Demo(d) = cli.command;
+        let Commands::Demo(d) = cli.command else {
+            panic!("not demo")
+        };
         let p = d.plan.resolve(&Plan::default()).unwrap();
         assert_eq!(p.step, Weight::from_whole(20).unwrap());
         assert_eq!(p.interval, Duration::from_secs(1));
         assert_eq!(p.max_error_rate, 0.02);
         let cli = Cli::try_parse_from(["aviary", "demo", "--step", "60"]).unwrap();
-        let Commands::Demo(d) = cli.command;
+        let Commands::Demo(d) = cli.command else {
+            panic!("not demo")
+        };
         assert!(d.plan.resolve(&Plan::default()).is_err());
         assert!(Cli::try_parse_from(["aviary", "demo", "--step", "160"]).is_err());
     }

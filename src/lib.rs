@@ -22,6 +22,7 @@ pub mod msg;
 pub mod providers;
 pub mod run;
 pub mod session;
+pub mod simulate;
 pub mod update;
 
 /// Installs the one rustls crypto provider compiled in (ring). kube and reqwest both panic

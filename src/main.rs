@@ -19,5 +19,6 @@ fn main() -> Result<()> {
         .build()?;
     match cli.command {
         Commands::Demo(args) => rt.block_on(aviary::run::demo(args, cli.global, Plan::default())),
+        Commands::Simulate(args) => Ok(aviary::simulate::main(&args)?),
     }
 }

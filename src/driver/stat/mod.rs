@@ -29,9 +29,11 @@ use sprt::Sprt;
 /// Parameters of the statistical judge; the defaults are what `aviary simulate` measures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatJudge {
-    /// False-alarm budget of each sequential test: it fails when its likelihood ratio
-    /// reaches `1/alpha`, which an equally good canary does with probability ≤ `alpha`
-    /// however long it is watched.
+    /// Total false-alarm budget of the sequential tests: an equally good canary is rolled
+    /// back by them with probability ≤ `alpha` however long it is watched (Ville's
+    /// inequality per test, a union bound across them). Split: errors vs stable ½, latency
+    /// tail vs stable ¼, the error limit ⅛, the p99 limit ⅛. A test fails when its
+    /// likelihood ratio reaches 1 / its share.
     pub alpha: f64,
     /// At an interval end, hold at the current weight (do not step up) while some test's
     /// likelihood ratio is at least this: a suspicious canary gets no more users until the
@@ -51,13 +53,22 @@ pub struct StatJudge {
 impl Default for StatJudge {
     fn default() -> Self {
         StatJudge {
-            alpha: 0.001,
-            hold_lr: 20.0,
+            alpha: 0.01,
+            hold_lr: 3.0,
             rank_z: 4.0,
             rank_effect: 0.6,
             min_tail_observations: 200,
         }
     }
+}
+
+/// The sequential tests, for their share of the false-alarm budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Test {
+    ErrorsVsStable,
+    TailVsStable,
+    ErrorLimit,
+    P99Limit,
 }
 
 /// One test's outcome, in words.
@@ -109,8 +120,19 @@ fn above(h: &LatencyHistogram, i: usize) -> u64 {
 }
 
 impl StatJudge {
-    fn needed(&self) -> String {
-        lr_text(1.0 / self.alpha)
+    /// This test's share of the false-alarm budget.
+    fn alpha(&self, test: Test) -> f64 {
+        self.alpha
+            * match test {
+                Test::ErrorsVsStable => 0.5,
+                Test::TailVsStable => 0.25,
+                Test::ErrorLimit | Test::P99Limit => 0.125,
+            }
+    }
+
+    /// The likelihood ratio at which `test` fails, for the *why*.
+    fn needed(&self, test: Test) -> String {
+        lr_text(1.0 / self.alpha(test))
     }
 
     fn errors(&self, plan: &Plan, c: &Counts, s: &Counts, out: &mut Vec<Finding>) -> f64 {
@@ -123,7 +145,7 @@ impl StatJudge {
         match sprt::two_sample(c.errors, c.requests, s.errors, s.requests) {
             Some(t) => {
                 worst = worst.max(t.log_lr);
-                out.push(self.finding(&t, line, "stable", true));
+                out.push(self.finding(&t, Test::ErrorsVsStable, line, true));
             }
             None => out.push(Finding {
                 fail: false,
@@ -132,7 +154,7 @@ impl StatJudge {
         }
         if let Some(t) = sprt::one_sample(c.errors, c.requests, plan.max_error_rate) {
             worst = worst.max(t.log_lr);
-            if t.rejects(self.alpha) {
+            if t.rejects(self.alpha(Test::ErrorLimit)) {
                 out.push(Finding {
                     fail: true,
                     text: format!(
@@ -140,7 +162,7 @@ impl StatJudge {
                         ratio(c.errors, c.requests),
                         pct(plan.max_error_rate),
                         lr_text(t.lr()),
-                        self.needed()
+                        self.needed(Test::ErrorLimit)
                     ),
                 });
             }
@@ -148,14 +170,14 @@ impl StatJudge {
         worst
     }
 
-    fn finding(&self, t: &Sprt, line: String, against: &str, always: bool) -> Finding {
-        if t.rejects(self.alpha) {
+    fn finding(&self, t: &Sprt, test: Test, line: String, always: bool) -> Finding {
+        if t.rejects(self.alpha(test)) {
             Finding {
                 fail: true,
                 text: format!(
-                    "{line}: likelihood ratio {} ≥ {} (p ≤ {:.1e}), about {}× {against}",
+                    "{line}: likelihood ratio {} ≥ {} (p ≤ {:.1e}), about {}× stable",
                     lr_text(t.lr()),
-                    self.needed(),
+                    self.needed(test),
                     t.p_value(),
                     t.best_risk
                 ),
@@ -201,7 +223,7 @@ impl StatJudge {
             && let Some(t) = sprt::one_sample(above(hc, i), nc, 0.01)
         {
             worst = worst.max(t.log_lr);
-            if t.rejects(self.alpha) {
+            if t.rejects(self.alpha(Test::P99Limit)) {
                 out.push(Finding {
                     fail: true,
                     text: format!(
@@ -209,7 +231,7 @@ impl StatJudge {
                          (p99 allows 1%), likelihood ratio {} ≥ {}",
                         pct(above(hc, i) as f64 / nc as f64),
                         lr_text(t.lr()),
-                        self.needed()
+                        self.needed(Test::P99Limit)
                     ),
                 });
             }
@@ -240,7 +262,7 @@ impl StatJudge {
                     ratio(above(hc, i), nc),
                     ratio(above(hs, i), ns)
                 );
-                let f = self.finding(&t, line, "stable", false);
+                let f = self.finding(&t, Test::TailVsStable, line, false);
                 if f.fail {
                     out.push(f);
                 }
@@ -253,8 +275,8 @@ impl StatJudge {
                 fail,
                 text: if fail {
                     format!(
-                        "canary slower: p50 {} vs {}, {p99s}; a canary request is slower than \
-                         a stable one {:.0}% of the time (Mann-Whitney z {:.1} ≥ {:.1}, p {:.1e})",
+                        "{p99s}, p50 {} vs {}: a canary request is slower than a stable one \
+                         {:.0}% of the time (Mann-Whitney z {:.1} ≥ {:.1}, p {:.1e})",
                         ms(hc.quantile(0.5)),
                         ms(hs.quantile(0.5)),
                         r.p_slower() * 100.0,
@@ -286,9 +308,9 @@ impl Judge for StatJudge {
             return Verdict::Inconclusive("no canary traffic yet".into());
         }
         let mut findings = Vec::new();
-        let worst = self
-            .errors(plan, c, s, &mut findings)
-            .max(self.latency(plan, c, s, &mut findings));
+        let worst =
+            self.errors(plan, c, s, &mut findings)
+                .max(self.latency(plan, c, s, &mut findings));
         let failed: Vec<&str> = findings
             .iter()
             .filter(|f| f.fail)
@@ -305,9 +327,9 @@ impl Judge for StatJudge {
         let summary = summary.join("; ");
         if due && worst >= self.hold_lr.ln() {
             return Verdict::Inconclusive(format!(
-                "suspicious (LR {} of {} to fail), not stepping up: {summary}",
+                "suspicious (LR {} ≥ {}), not stepping up: {summary}",
                 lr_text(worst.exp()),
-                self.needed()
+                lr_text(self.hold_lr)
             ));
         }
         Verdict::Pass(summary)
@@ -348,13 +370,13 @@ mod tests {
     #[test]
     fn a_ten_percent_canary_fails_before_the_interval_ends() {
         let j = StatJudge::default();
-        let w = window(
-            counts(100, 10, &fast(100)),
-            counts(900, 1, &fast(900)),
-        );
+        let w = window(counts(100, 10, &fast(100)), counts(900, 1, &fast(900)));
         match j.verdict(&Plan::default(), &w, false) {
             Verdict::Fail(m) => {
-                assert!(m.contains("canary errors 10/100 (10.0%) vs stable 1/900 (0.11%)"), "{m}");
+                assert!(
+                    m.contains("canary errors 10/100 (10.0%) vs stable 1/900 (0.11%)"),
+                    "{m}"
+                );
                 assert!(m.contains("likelihood ratio"), "{m}");
             }
             v => panic!("{v:?}"),
@@ -367,7 +389,10 @@ mod tests {
         let w = window(counts(500, 2, &fast(500)), counts(4500, 20, &fast(4500)));
         match j.verdict(&Plan::default(), &w, true) {
             Verdict::Pass(m) => {
-                assert!(m.contains("canary errors 2/500 (0.40%) vs stable 20/4500 (0.44%)"), "{m}");
+                assert!(
+                    m.contains("canary errors 2/500 (0.40%) vs stable 20/4500 (0.44%)"),
+                    "{m}"
+                );
                 assert!(m.contains("Mann-Whitney"), "{m}");
             }
             v => panic!("{v:?}"),

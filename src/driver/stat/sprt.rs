@@ -41,13 +41,14 @@ impl Sprt {
 
 /// Averages per-alternative log likelihood ratios without overflow (log-mean-exp).
 fn mixture(parts: &[(f64, f64)]) -> Option<Sprt> {
-    let (best_risk, max) = parts
-        .iter()
-        .copied()
-        .fold(None, |acc: Option<(f64, f64)>, (k, ll)| match acc {
-            Some((_, m)) if m >= ll => acc,
-            _ => Some((k, ll)),
-        })?;
+    let (best_risk, max) =
+        parts
+            .iter()
+            .copied()
+            .fold(None, |acc: Option<(f64, f64)>, (k, ll)| match acc {
+                Some((_, m)) if m >= ll => acc,
+                _ => Some((k, ll)),
+            })?;
     let sum: f64 = parts.iter().map(|(_, ll)| (ll - max).exp()).sum();
     Some(Sprt {
         log_lr: max + (sum / parts.len() as f64).ln(),
@@ -124,7 +125,11 @@ mod tests {
     #[test]
     fn two_sample_edge_cases() {
         // Zero errors anywhere: no evidence either way.
-        assert!(close(two_sample(0, 500, 0, 500).unwrap().log_lr, 0.0, 1e-12));
+        assert!(close(
+            two_sample(0, 500, 0, 500).unwrap().log_lr,
+            0.0,
+            1e-12
+        ));
         // One build missing: nothing to compare.
         assert_eq!(two_sample(3, 0, 1, 10), None);
         assert_eq!(two_sample(3, 10, 0, 0), None);
