@@ -2,7 +2,10 @@
 //! source (the demo's counters, HAProxy's `show stat`, Prometheus).
 
 pub mod histogram;
+pub mod poller;
+pub mod prometheus;
 pub mod series;
+pub mod templates;
 
 pub use histogram::LatencyHistogram;
 pub use series::{Marker, MarkerKind, Point, Series};
