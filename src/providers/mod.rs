@@ -2,7 +2,13 @@
 //! domain [`Rollout`](crate::domain::Rollout)s inside its own task and sends
 //! [`ProviderEvent`](crate::msg::ProviderEvent)s; none of them ever touches `App`.
 
+pub mod argo;
 pub mod demo;
+pub mod flagger;
+pub mod gateway_api;
+pub mod istio;
+pub mod kube;
+pub mod smi;
 
 use crate::domain::{ProviderKind, Weight, weight::rules};
 use crate::effect::WriteRequest;

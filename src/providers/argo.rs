@@ -1,0 +1,651 @@
+//! Argo Rollouts `Rollout`: conversion into a domain [`Rollout`], the router objects it claims,
+//! and the patches for each operator action. Argo owns the route, so aviary never writes
+//! weights here; it asks the controller the way `kubectl argo rollouts` does: `spec.paused`
+//! on the object, and `abort`, `pauseConditions`, `currentStepIndex`, `promoteFull` on the
+//! `status` subresource (Rollouts v0.10+ serve status as a subresource).
+
+use super::kube::access::{Access, Permission};
+use super::kube::kinds::{self, Kind, ObjRef};
+use super::kube::patch::{self, Step};
+use crate::domain::{
+    ActionKind, Build, Capabilities, Controller, Owner, Phase, Role, Rollout, RolloutKey, Weight,
+};
+use crate::msg::Command;
+use kube::api::DynamicObject;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Spec {
+    paused: Option<bool>,
+    strategy: Strategy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Strategy {
+    canary: Option<CanaryStrategy>,
+    blue_green: Option<BlueGreen>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct CanaryStrategy {
+    canary_service: Option<String>,
+    stable_service: Option<String>,
+    #[serde(deserialize_with = "lenient_list")]
+    steps: Vec<Value>,
+    traffic_routing: Option<TrafficRouting>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct BlueGreen {
+    active_service: Option<String>,
+    preview_service: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct TrafficRouting {
+    istio: Option<IstioRouting>,
+    smi: Option<SmiRouting>,
+    nginx: Option<Value>,
+    plugins: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct IstioRouting {
+    virtual_service: Option<VsRef>,
+    virtual_services: Vec<VsRef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct VsRef {
+    name: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct SmiRouting {
+    traffic_split_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Status {
+    abort: Option<bool>,
+    phase: Option<String>,
+    message: Option<String>,
+    current_step_index: Option<Value>,
+    current_pod_hash: Option<String>,
+    #[serde(rename = "stableRS")]
+    stable_rs: Option<String>,
+    #[serde(deserialize_with = "lenient_list")]
+    pause_conditions: Vec<PauseCondition>,
+    canary: CanaryStatus,
+    #[serde(deserialize_with = "lenient_list")]
+    conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PauseCondition {
+    reason: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+#[serde(rename_all = "camelCase")]
+struct CanaryStatus {
+    weights: Option<Weights>,
+    /// Where v0.9 kept the stable hash.
+    #[serde(rename = "stableRS")]
+    stable_rs: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Weights {
+    canary: WeightDest,
+    stable: WeightDest,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct WeightDest {
+    weight: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct Condition {
+    #[serde(rename = "type")]
+    pub(crate) type_: String,
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) message: Option<String>,
+    pub(crate) last_transition_time: Option<String>,
+}
+
+/// Reads a list, treating anything else (`conditions: {}` in some captured objects) as empty,
+/// so one odd field never hides the whole rollout.
+pub(crate) fn lenient_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let v = Value::deserialize(d)?;
+    Ok(match v {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|i| serde_json::from_value(i).ok())
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// What the converter and the patch builder both need to know about a Rollout.
+#[derive(Debug, Default)]
+struct View {
+    spec: Spec,
+    status: Option<Status>,
+}
+
+fn view(obj: &DynamicObject) -> Result<View, String> {
+    let spec = match obj.data.get("spec") {
+        Some(v) => Spec::deserialize(v).map_err(|e| format!("spec: {e}"))?,
+        None => Spec::default(),
+    };
+    let status = match obj.data.get("status") {
+        Some(v) if !v.is_null() => {
+            Some(Status::deserialize(v).map_err(|e| format!("status: {e}"))?)
+        }
+        _ => None,
+    };
+    Ok(View { spec, status })
+}
+
+impl View {
+    fn steps(&self) -> &[Value] {
+        self.spec
+            .strategy
+            .canary
+            .as_ref()
+            .map(|c| c.steps.as_slice())
+            .unwrap_or(&[])
+    }
+
+    fn step_index(&self) -> Option<usize> {
+        let s = self.status.as_ref()?;
+        let i = s.current_step_index.as_ref().and_then(kinds::number)?;
+        Some((i.max(0.0) as usize).min(self.steps().len()))
+    }
+
+    /// `status.abort`, or (v0.9, where `abort` may be null) a `RolloutAborted` condition.
+    fn aborted(&self) -> bool {
+        let Some(s) = &self.status else { return false };
+        match s.abort {
+            Some(a) => a,
+            None => s.conditions.iter().any(|c| {
+                c.type_ == "Progressing"
+                    && c.status == "False"
+                    && c.reason.as_deref() == Some("RolloutAborted")
+            }),
+        }
+    }
+
+    fn paused(&self) -> bool {
+        self.spec.paused == Some(true)
+    }
+
+    fn pause_reasons(&self) -> Vec<String> {
+        self.status
+            .as_ref()
+            .map(|s| {
+                s.pause_conditions
+                    .iter()
+                    .map(|p| p.reason.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn stable_hash(&self) -> Option<&str> {
+        let s = self.status.as_ref()?;
+        s.stable_rs.as_deref().or(s.canary.stable_rs.as_deref())
+    }
+
+    fn current_hash(&self) -> Option<&str> {
+        self.status.as_ref()?.current_pod_hash.as_deref()
+    }
+
+    /// True while a new revision is being rolled out (canary pods differ from stable).
+    fn in_flight(&self) -> bool {
+        match (self.stable_hash(), self.current_hash()) {
+            (Some(s), Some(c)) => s != c,
+            _ => false,
+        }
+    }
+
+    /// The `setWeight` in force at step `idx` (Argo's rule: the last one at or before it;
+    /// past the last step the canary has everything).
+    fn set_weight_at(&self, idx: usize) -> Option<f64> {
+        let steps = self.steps();
+        if idx >= steps.len() {
+            return (!steps.is_empty()).then_some(100.0);
+        }
+        steps[..=idx]
+            .iter()
+            .rev()
+            .find_map(|s| s.get("setWeight").and_then(kinds::number))
+    }
+}
+
+/// Router objects this Rollout drives (its `trafficRouting` references), so they are shown
+/// under it and not as separate raw routes.
+pub fn claims(obj: &DynamicObject) -> Vec<ObjRef> {
+    let ns = kinds::namespace(obj);
+    let name = kinds::name(obj);
+    let Ok(v) = view(obj) else {
+        return Vec::new();
+    };
+    let Some(tr) = v
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .and_then(|c| c.traffic_routing.as_ref())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut vs = |n: &str| {
+        // Argo accepts `name` or `name.namespace`.
+        out.push(ObjRef::new(Kind::VirtualService, ns.clone(), n));
+        if let Some((n2, ns2)) = n.split_once('.') {
+            out.push(ObjRef::new(Kind::VirtualService, ns2, n2));
+        }
+    };
+    if let Some(istio) = &tr.istio {
+        istio
+            .virtual_service
+            .iter()
+            .chain(&istio.virtual_services)
+            .for_each(|r| vs(&r.name));
+    }
+    if let Some(smi) = &tr.smi {
+        let split = smi
+            .traffic_split_name
+            .clone()
+            .unwrap_or_else(|| name.clone());
+        out.push(ObjRef::new(Kind::TrafficSplit, ns.clone(), split));
+    }
+    for (plugin, cfg) in &tr.plugins {
+        if !plugin.ends_with("gatewayAPI") {
+            continue;
+        }
+        let route_ns = cfg
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(&ns)
+            .to_string();
+        if let Some(r) = cfg.get("httpRoute").and_then(Value::as_str) {
+            out.push(ObjRef::new(Kind::HttpRoute, route_ns.clone(), r));
+        }
+        for r in cfg
+            .get("httpRoutes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = r.get("name").and_then(Value::as_str) {
+                out.push(ObjRef::new(Kind::HttpRoute, route_ns.clone(), n));
+            }
+        }
+    }
+    out
+}
+
+fn router_text(v: &View, claims: &[ObjRef]) -> String {
+    let tr = v
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .and_then(|c| c.traffic_routing.as_ref());
+    match (claims.first(), tr) {
+        (Some(c), _) => c.to_string(),
+        (None, Some(tr)) if tr.nginx.is_some() => "ingress-nginx canary Ingress".into(),
+        (None, Some(_)) => "traffic router plugin".into(),
+        (None, None) if v.spec.strategy.blue_green.is_some() => "blue-green services".into(),
+        (None, None) => "no traffic router: weight by replica count".into(),
+    }
+}
+
+/// Maps Argo's phase (and, for pre-1.0 objects without one, its flags) onto [`Phase`].
+fn phase(v: &View) -> Phase {
+    let Some(s) = &v.status else {
+        return Phase::Unknown("no status yet".into());
+    };
+    if v.aborted() {
+        return Phase::Aborted;
+    }
+    let blue_green_pause = v.pause_reasons().iter().any(|r| r == "BlueGreenPause");
+    match s.phase.as_deref() {
+        Some("Paused") if blue_green_pause => Phase::AwaitingPromotion,
+        Some("Paused") => Phase::Paused,
+        Some("Progressing") => Phase::Progressing,
+        Some("Degraded") => Phase::Failed,
+        Some("Healthy") => {
+            if !v.steps().is_empty() && v.step_index() == Some(v.steps().len()) {
+                Phase::Succeeded
+            } else {
+                Phase::Idle
+            }
+        }
+        Some(other) => Phase::Unknown(other.to_string()),
+        None => {
+            if v.paused() || !v.pause_reasons().is_empty() {
+                Phase::Paused
+            } else if s.conditions.iter().any(|c| {
+                c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+                    || c.reason.as_deref() == Some("InvalidSpec")
+            }) {
+                Phase::Failed
+            } else if v.in_flight() {
+                Phase::Progressing
+            } else if !v.steps().is_empty() && v.step_index() == Some(v.steps().len()) {
+                Phase::Succeeded
+            } else {
+                Phase::Idle
+            }
+        }
+    }
+}
+
+fn message(v: &View) -> String {
+    let Some(s) = &v.status else {
+        return "the controller has not reported a status yet".into();
+    };
+    let cond = |t: &str| s.conditions.iter().find(|c| c.type_ == t);
+    if v.aborted() {
+        if let Some(m) = s.message.as_deref().filter(|m| !m.is_empty()) {
+            return m.to_string();
+        }
+        if let Some(m) = cond("Progressing").and_then(|c| c.message.clone()) {
+            return m;
+        }
+        return "aborted".into();
+    }
+    if let Some(m) = cond("InvalidSpec").and_then(|c| c.message.clone()) {
+        return format!("InvalidSpec: {m}");
+    }
+    let mut parts = Vec::new();
+    if let Some(m) = s.message.as_deref().filter(|m| !m.is_empty()) {
+        parts.push(m.to_string());
+    }
+    if v.paused() {
+        parts.push("paused by spec.paused".into());
+    }
+    let reasons = v.pause_reasons();
+    if !reasons.is_empty() && !parts.iter().any(|p| reasons.contains(p)) {
+        parts.push(format!("paused: {}", reasons.join(", ")));
+    }
+    if parts.is_empty()
+        && let Some(c) = cond("Progressing")
+        && c.status == "False"
+    {
+        parts.push(c.message.clone().unwrap_or_default());
+    }
+    parts.join("; ")
+}
+
+fn last_transition(v: &View) -> Option<std::time::SystemTime> {
+    v.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .filter_map(|c| c.last_transition_time.as_deref().and_then(kinds::timestamp))
+        .max()
+}
+
+/// Which actions Argo allows now, and what RBAC allows.
+fn capabilities(v: &View, access: &Access) -> Capabilities {
+    let mut caps = Capabilities::all().refuse(
+        ActionKind::SetWeight,
+        "controller owns this route: Argo Rollouts sets the weights (use n, P or A)",
+    );
+    let spec = Permission::patch(Kind::Rollout, None);
+    let status = Permission::patch(Kind::Rollout, Some("status"));
+    let need: [(ActionKind, Vec<Permission>); 6] = [
+        (ActionKind::Pause, vec![spec.clone()]),
+        (ActionKind::Resume, vec![spec.clone(), status.clone()]),
+        (ActionKind::Advance, vec![spec.clone(), status.clone()]),
+        (ActionKind::Promote, vec![spec, status.clone()]),
+        (ActionKind::Abort, vec![status.clone()]),
+        (ActionKind::Retry, vec![status]),
+    ];
+    for (a, ps) in need {
+        if let Err(why) = access.check_all(&ps) {
+            caps = caps.refuse(a, why);
+        }
+    }
+    if v.status.is_none() {
+        for a in [ActionKind::Advance, ActionKind::Promote, ActionKind::Abort] {
+            caps = caps.refuse(a, "the controller has not reconciled this Rollout yet");
+        }
+    }
+    if !v.aborted() {
+        caps = caps.refuse(
+            ActionKind::Retry,
+            "nothing to retry: the rollout is not aborted",
+        );
+    }
+    caps
+}
+
+/// Converts one Rollout. Never fails: an object aviary cannot read becomes a row that says so.
+pub fn rollout(obj: &DynamicObject, claims: &[ObjRef], access: &Access) -> Rollout {
+    let ns = kinds::namespace(obj);
+    let name = kinds::name(obj);
+    let key = RolloutKey::namespaced(crate::domain::ProviderKind::Argo, ns, name.clone());
+    let owner = Owner::Controller(Controller::Argo);
+    let v = match view(obj) {
+        Ok(v) => v,
+        Err(e) => {
+            let mut r = Rollout::new(key, owner, Vec::new());
+            r.phase = Phase::Unknown("unreadable".into());
+            r.message = format!("aviary cannot read this Rollout: {e}");
+            r.version = kinds::resource_version(obj);
+            r.capabilities = Capabilities::all();
+            for a in [
+                ActionKind::Pause,
+                ActionKind::Resume,
+                ActionKind::Advance,
+                ActionKind::Promote,
+                ActionKind::Abort,
+                ActionKind::Retry,
+                ActionKind::SetWeight,
+            ] {
+                r.capabilities = r.capabilities.refuse(a, "aviary cannot read this Rollout");
+            }
+            return r;
+        }
+    };
+    let canary = v.spec.strategy.canary.as_ref();
+    let build = |role: Role, name: String, hash: Option<&str>, w: f64| Build {
+        selector: hash
+            .map(|h| format!("{}-{h}", kinds::name(obj)))
+            .unwrap_or_else(|| name.clone()),
+        role,
+        name,
+        version: hash.map(str::to_string),
+        weight: Weight::from_percent(w.clamp(0.0, 100.0)).unwrap_or(Weight::ZERO),
+    };
+    let (stable_w, canary_w, desired) = if let Some(bg) = &v.spec.strategy.blue_green {
+        let _ = bg;
+        (100.0, 0.0, None)
+    } else if let Some(w) = v.status.as_ref().and_then(|s| s.canary.weights.as_ref()) {
+        let c = w
+            .canary
+            .weight
+            .as_ref()
+            .and_then(kinds::number)
+            .unwrap_or(0.0);
+        let s = w
+            .stable
+            .weight
+            .as_ref()
+            .and_then(kinds::number)
+            .unwrap_or(0.0);
+        (s, c, v.step_index().and_then(|i| v.set_weight_at(i)))
+    } else if v.status.is_none() || v.aborted() || !v.in_flight() {
+        (100.0, 0.0, None)
+    } else {
+        let c = v
+            .step_index()
+            .and_then(|i| v.set_weight_at(i))
+            .unwrap_or(0.0);
+        (100.0 - c, c, Some(c))
+    };
+    let (stable_name, canary_name) = match (&v.spec.strategy.blue_green, canary) {
+        (Some(bg), _) => (
+            bg.active_service.clone().unwrap_or_else(|| "active".into()),
+            bg.preview_service
+                .clone()
+                .unwrap_or_else(|| "preview".into()),
+        ),
+        (None, Some(c)) => (
+            c.stable_service.clone().unwrap_or_else(|| "stable".into()),
+            c.canary_service.clone().unwrap_or_else(|| "canary".into()),
+        ),
+        (None, None) => ("stable".into(), "canary".into()),
+    };
+    let builds = vec![
+        build(Role::Stable, stable_name, v.stable_hash(), stable_w),
+        build(Role::Canary, canary_name, v.current_hash(), canary_w),
+    ];
+    let mut r = Rollout::new(key, owner, builds);
+    r.phase = phase(&v);
+    r.phase_text = v
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
+    if v.aborted() && !r.phase_text.contains("Abort") {
+        r.phase_text = if r.phase_text.is_empty() {
+            "Aborted".into()
+        } else {
+            format!("{} (aborted)", r.phase_text)
+        };
+    }
+    r.desired_weight = desired.and_then(|d| Weight::from_percent(d.clamp(0.0, 100.0)).ok());
+    if !v.steps().is_empty() {
+        r.step = Some((v.step_index().unwrap_or(0) as u32, v.steps().len() as u32));
+    }
+    r.last_transition = last_transition(&v);
+    r.message = message(&v);
+    r.router = router_text(&v, claims);
+    r.capabilities = capabilities(&v, access);
+    r.version = kinds::resource_version(obj);
+    r
+}
+
+/// The patches for `command` on this Rollout, in the order they are sent (status before
+/// spec, as the Argo CLI does). `expected_version` guards the one action computed from what
+/// the operator saw (advance past the current step) with `metadata.resourceVersion`; the others
+/// are absolute (pause, abort, …) and stay correct whatever the controller wrote meanwhile.
+pub fn patches(
+    obj: &DynamicObject,
+    command: Command,
+    expected_version: Option<&str>,
+) -> Result<Vec<Step>, String> {
+    let v = view(obj).map_err(|e| format!("cannot read the Rollout: {e}"))?;
+    let target = ObjRef::of(Kind::Rollout, obj);
+    let guarded = |mut body: Value| {
+        if let Some(rv) = expected_version {
+            body["metadata"] = json!({"resourceVersion": rv});
+        }
+        body
+    };
+    let unpause = || {
+        patch::merge(
+            target.clone(),
+            json!({"spec": {"paused": false}}),
+            "unpause (spec.paused=false)",
+        )
+    };
+    let mut steps = Vec::new();
+    match command {
+        Command::Pause => steps.push(patch::merge(
+            target,
+            json!({"spec": {"paused": true}}),
+            "pause (spec.paused=true)",
+        )),
+        Command::Resume => {
+            if !v.pause_reasons().is_empty() {
+                steps.push(patch::merge_status(
+                    target.clone(),
+                    json!({"status": {"pauseConditions": null}}),
+                    "clear status.pauseConditions",
+                ));
+            }
+            if v.paused() || steps.is_empty() {
+                steps.push(unpause());
+            }
+        }
+        Command::Advance => {
+            if !v.pause_reasons().is_empty() {
+                steps.push(patch::merge_status(
+                    target.clone(),
+                    guarded(json!({"status": {"pauseConditions": null}})),
+                    "clear status.pauseConditions",
+                ));
+            } else if let Some(i) = v.step_index().filter(|_| !v.steps().is_empty()) {
+                let next = (i + 1).min(v.steps().len());
+                steps.push(patch::merge_status(
+                    target.clone(),
+                    guarded(json!({"status": {"pauseConditions": null, "currentStepIndex": next}})),
+                    format!("skip to step {next}"),
+                ));
+            }
+            if v.paused() {
+                steps.push(unpause());
+            }
+            if steps.is_empty() {
+                return Err(
+                    "nothing to advance: the rollout is not paused and has no next step".into(),
+                );
+            }
+        }
+        Command::Promote => {
+            steps.push(patch::merge_status(
+                target.clone(),
+                json!({"status": {"promoteFull": true}}),
+                "promote fully (status.promoteFull=true)",
+            ));
+            if v.paused() {
+                steps.push(unpause());
+            }
+        }
+        Command::Abort => steps.push(patch::merge_status(
+            target,
+            json!({"status": {"abort": true}}),
+            "abort (status.abort=true)",
+        )),
+        Command::Retry => steps.push(patch::merge_status(
+            target,
+            json!({"status": {"abort": false}}),
+            "retry (status.abort=false)",
+        )),
+        Command::SetWeight(_) => {
+            return Err("controller owns this route: Argo Rollouts sets the weights".into());
+        }
+    }
+    Ok(steps)
+}
