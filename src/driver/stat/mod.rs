@@ -35,9 +35,9 @@ pub struct StatJudge {
     /// tail vs stable ¼, the error limit ⅛, the p99 limit ⅛. A test fails when its
     /// likelihood ratio reaches 1 / its share.
     pub alpha: f64,
-    /// At an interval end, hold at the current weight (do not step up) while some test's
-    /// likelihood ratio is at least this: a suspicious canary gets no more users until the
-    /// evidence clears it or condemns it.
+    /// At an interval end, hold at the current weight (do not step up) while an error
+    /// test's likelihood ratio is at least this: a suspicious canary gets no more users
+    /// until the evidence clears it or condemns it.
     pub hold_lr: f64,
     /// Mann-Whitney z a latency shift needs to fail (4.0 ≈ one-sided p 3e-5, strict because
     /// the rank test is looked at every tick).
@@ -194,8 +194,7 @@ impl StatJudge {
         }
     }
 
-    fn latency(&self, plan: &Plan, c: &Counts, s: &Counts, out: &mut Vec<Finding>) -> f64 {
-        let mut worst = f64::NEG_INFINITY;
+    fn latency(&self, plan: &Plan, c: &Counts, s: &Counts, out: &mut Vec<Finding>) {
         let limit_ms = plan.max_p99.as_secs_f64() * 1000.0;
         let Some(hc) = c.latency.as_ref().filter(|h| h.total() > 0) else {
             // No histogram (HAProxy averages): only the fixed limit can be checked.
@@ -210,7 +209,7 @@ impl StatJudge {
                     ),
                 });
             }
-            return worst;
+            return;
         };
         let nc = hc.total();
         let p99s = format!(
@@ -221,23 +220,21 @@ impl StatJudge {
         // Above the plan's limit: at most 1 % may be, by definition of p99.
         if let Some(i) = bucket_at_or_above(limit_ms)
             && let Some(t) = sprt::one_sample(above(hc, i), nc, 0.01)
+            && t.rejects(self.alpha(Test::P99Limit))
         {
-            worst = worst.max(t.log_lr);
-            if t.rejects(self.alpha(Test::P99Limit)) {
-                out.push(Finding {
-                    fail: true,
-                    text: format!(
-                        "{p99s}: {} of canary requests slower than the {limit_ms:.0}ms limit \
-                         (p99 allows 1%), likelihood ratio {} ≥ {}",
-                        pct(above(hc, i) as f64 / nc as f64),
-                        lr_text(t.lr()),
-                        self.needed(Test::P99Limit)
-                    ),
-                });
-            }
+            out.push(Finding {
+                fail: true,
+                text: format!(
+                    "{p99s}: {} of canary requests slower than the {limit_ms:.0}ms limit \
+                     (p99 allows 1%), likelihood ratio {} ≥ {}",
+                    pct(above(hc, i) as f64 / nc as f64),
+                    lr_text(t.lr()),
+                    self.needed(Test::P99Limit)
+                ),
+            });
         }
         let Some(hs) = s.latency.as_ref().filter(|h| h.total() > 0) else {
-            return worst;
+            return;
         };
         let ns = hs.total();
         // Tail: share slower than the pooled p99 bucket. Pooling keeps the two builds
@@ -255,7 +252,6 @@ impl StatJudge {
             if let Some(i) = bound.filter(|&i| i < BOUNDS_MS.len())
                 && let Some(t) = sprt::two_sample(above(hc, i), nc, above(hs, i), ns)
             {
-                worst = worst.max(t.log_lr);
                 let line = format!(
                     "{p99s}: slower than {:.0}ms canary {} vs stable {}",
                     BOUNDS_MS[i],
@@ -289,7 +285,6 @@ impl StatJudge {
                 },
             });
         }
-        worst
     }
 }
 
@@ -308,9 +303,10 @@ impl Judge for StatJudge {
             return Verdict::Inconclusive("no canary traffic yet".into());
         }
         let mut findings = Vec::new();
-        let worst =
-            self.errors(plan, c, s, &mut findings)
-                .max(self.latency(plan, c, s, &mut findings));
+        // Only the error tests decide a hold: their ratios fall steadily when the canary is
+        // fine, while the tail test's bound moves with the data and can hover.
+        let suspicion = self.errors(plan, c, s, &mut findings);
+        self.latency(plan, c, s, &mut findings);
         let failed: Vec<&str> = findings
             .iter()
             .filter(|f| f.fail)
@@ -325,10 +321,10 @@ impl Judge for StatJudge {
             .filter(|t| !t.is_empty())
             .collect();
         let summary = summary.join("; ");
-        if due && worst >= self.hold_lr.ln() {
+        if due && suspicion >= self.hold_lr.ln() {
             return Verdict::Inconclusive(format!(
-                "suspicious (LR {} ≥ {}), not stepping up: {summary}",
-                lr_text(worst.exp()),
+                "errors suspicious (LR {} ≥ {}), not stepping up: {summary}",
+                lr_text(suspicion.exp()),
                 lr_text(self.hold_lr)
             ));
         }
