@@ -57,6 +57,10 @@ pub enum Commands {
     /// Many seeded rollouts of synthetic traffic through the real autopilot, both judges on
     /// the same traffic, in simulated time: what each lets through (docs/JUDGE.md).
     Simulate(SimulateArgs),
+    /// Drive a canary on an existing HAProxy through its runtime API (no controller needed).
+    Haproxy(HaproxyArgs),
+    /// Drive a canary on a Consul service-splitter (CAS writes through the config API).
+    Consul(ConsulArgs),
 }
 
 /// `aviary simulate`.
@@ -160,6 +164,67 @@ pub struct DemoArgs {
     /// Start paused: step by hand with `n`.
     #[arg(long)]
     pub manual: bool,
+    /// The plan.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+/// `aviary haproxy`.
+#[derive(Debug, Args, Clone)]
+pub struct HaproxyArgs {
+    /// Runtime API: a unix socket path or HOST:PORT (`stats socket ... level admin`).
+    #[arg(long, value_name = "PATH|HOST:PORT")]
+    pub socket: String,
+    /// The backend that holds both servers.
+    #[arg(long, value_name = "NAME")]
+    pub backend: String,
+    /// The stable server in that backend.
+    #[arg(long, value_name = "SERVER")]
+    pub stable: String,
+    /// The canary server in that backend.
+    #[arg(long, value_name = "SERVER")]
+    pub canary: String,
+    /// Metrics from Prometheus (HAProxy's exporter) instead of `show stat` counters.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// Bearer token for Prometheus, read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_token_file: Option<PathBuf>,
+    /// How often weights and metrics are re-read.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub refresh: Duration,
+    /// The plan.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+/// `aviary consul`.
+#[derive(Debug, Args, Clone)]
+pub struct ConsulArgs {
+    /// Consul HTTP API address (e.g. http://127.0.0.1:8500).
+    #[arg(long, value_name = "URL", env = "CONSUL_HTTP_ADDR")]
+    pub addr: String,
+    /// Service whose service-splitter aviary steps.
+    #[arg(long, value_name = "NAME")]
+    pub service: String,
+    /// ACL token file (else $CONSUL_HTTP_TOKEN); sent as X-Consul-Token, never logged.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Stable split (subset name); default: the resolver's DefaultSubset.
+    #[arg(long, value_name = "SUBSET")]
+    pub stable: Option<String>,
+    /// Canary split (subset name); default: the other split.
+    #[arg(long, value_name = "SUBSET")]
+    pub canary: Option<String>,
+    /// Metrics from Prometheus (Envoy with Consul's stats tags).
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// Bearer token for Prometheus, read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_token_file: Option<PathBuf>,
+    /// How often the splitter and metrics are re-read.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub refresh: Duration,
     /// The plan.
     #[command(flatten)]
     pub plan: PlanArgs,

@@ -20,5 +20,9 @@ fn main() -> Result<()> {
     match cli.command {
         Commands::Demo(args) => rt.block_on(aviary::run::demo(args, cli.global, Plan::default())),
         Commands::Simulate(args) => Ok(aviary::simulate::main(&args)?),
+        Commands::Haproxy(args) => {
+            rt.block_on(aviary::run::haproxy(args, cli.global, Plan::default()))
+        }
+        Commands::Consul(_) => Err(color_eyre::eyre::eyre!("consul: not yet")),
     }
 }

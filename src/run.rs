@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+mod offcluster;
+pub use offcluster::{haproxy, haproxy_session};
+
 /// Where the audit log goes: `--audit-log`, else `<data dir>/audit.jsonl`.
 pub fn audit_path(global: &GlobalArgs) -> PathBuf {
     global.audit_log.clone().unwrap_or_else(|| {

@@ -6,6 +6,7 @@ pub mod argo;
 pub mod demo;
 pub mod flagger;
 pub mod gateway_api;
+pub mod haproxy;
 pub mod istio;
 pub mod kube;
 pub mod smi;

@@ -33,6 +33,18 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
                         Level::Info,
                         format!("weight now {}", rollout.canary_weight()),
                     );
+                } else if t.pending.is_none() {
+                    // aviary owns these weights: a change it did not make (an HAProxy reload,
+                    // a hand edit) is worth a warning, and the plan continues from the truth.
+                    t.event(
+                        now,
+                        Level::Warn,
+                        format!(
+                            "router now reports canary {} but aviary last set {}: changed outside aviary",
+                            rollout.canary_weight(),
+                            t.rollout.canary_weight()
+                        ),
+                    );
                 }
             }
             if t.rollout.phase != rollout.phase {

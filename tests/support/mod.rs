@@ -1,8 +1,10 @@
-//! Shared helpers for the kube tests: fixture loading and the fake API server.
+//! Shared test helpers: fixture loading and the fake Kubernetes API server (kube tests), and
+//! real HAProxy/Prometheus daemons (`servers`, HAProxy and Prometheus tests).
 
 #![allow(dead_code)]
 
 pub mod fake_api;
+pub mod servers;
 
 use kube::api::DynamicObject;
 use serde_json::Value;
