@@ -23,6 +23,8 @@ fn main() -> Result<()> {
         Commands::Haproxy(args) => {
             rt.block_on(aviary::run::haproxy(args, cli.global, Plan::default()))
         }
-        Commands::Consul(_) => Err(color_eyre::eyre::eyre!("consul: not yet")),
+        Commands::Consul(args) => {
+            rt.block_on(aviary::run::consul(args, cli.global, Plan::default()))
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 mod offcluster;
-pub use offcluster::{haproxy, haproxy_session};
+pub use offcluster::{consul, consul_session, haproxy, haproxy_session};
 
 /// Where the audit log goes: `--audit-log`, else `<data dir>/audit.jsonl`.
 pub fn audit_path(global: &GlobalArgs) -> PathBuf {

@@ -3,6 +3,7 @@
 //! [`ProviderEvent`](crate::msg::ProviderEvent)s; none of them ever touches `App`.
 
 pub mod argo;
+pub mod consul;
 pub mod demo;
 pub mod flagger;
 pub mod gateway_api;

@@ -4,12 +4,13 @@
 use super::audit_path;
 use crate::app::App;
 use crate::audit::AuditLog;
-use crate::cli::{GlobalArgs, HaproxyArgs, PlanArgs};
+use crate::cli::{ConsulArgs, GlobalArgs, HaproxyArgs, PlanArgs};
 use crate::domain::{Plan, ProviderKind};
 use crate::metrics::SourceId;
 use crate::metrics::poller::{PromSource, check_reachable};
 use crate::metrics::prometheus::PromClient;
 use crate::metrics::templates::{DataPlane, Target, Template};
+use crate::providers::consul::{self, Consul, ConsulClient, ConsulRouter};
 use crate::providers::haproxy::{self, ApiAddr, Haproxy, HaproxyClient, HaproxyRouter};
 use crate::session::{Session, actor};
 use color_eyre::eyre::{Result, WrapErr, eyre};
@@ -127,6 +128,59 @@ pub async fn haproxy(args: HaproxyArgs, global: GlobalArgs, base: Plan) -> Resul
         args.stable,
         args.canary,
         args.prometheus.as_deref().unwrap_or("show stat"),
+        audit_path(&global).display()
+    );
+    let mut out = std::io::stdout();
+    crate::headless::run(session, global.duration, &mut out).await?;
+    Ok(())
+}
+
+/// Validates the Consul service and builds a running session for it.
+pub async fn consul_session(
+    args: &ConsulArgs,
+    global: &GlobalArgs,
+    base: &Plan,
+) -> Result<Session> {
+    let token = consul::token(args.token_file.as_deref()).map_err(|e| eyre!(e))?;
+    let client = ConsulClient::new(&args.addr, token).map_err(|e| eyre!(e))?;
+    let mut session = session(&args.plan, global, base, args.refresh)?;
+    let (c, first) = Consul::connect(
+        client,
+        &args.service,
+        args.stable.as_deref(),
+        args.canary.as_deref(),
+        session.tx.clone(),
+    )
+    .await
+    .map_err(|e| eyre!(e))?;
+    session.add_router(ProviderKind::Consul, Arc::new(ConsulRouter(c.clone())));
+    match &args.prometheus {
+        Some(url) => {
+            prometheus(
+                &session,
+                url,
+                args.prometheus_token_file.as_deref(),
+                DataPlane::Consul,
+                c.target(),
+                args.refresh,
+            )
+            .await?
+        }
+        None => eprintln!(
+            "aviary consul: no --prometheus: without metrics the autopilot takes at most the first step, then holds; step with n, promote with P, abort with A"
+        ),
+    }
+    tokio::spawn(consul::run(c, first, args.refresh, session.cancel.clone()));
+    Ok(session)
+}
+
+/// `aviary consul`.
+pub async fn consul(args: ConsulArgs, global: GlobalArgs, base: Plan) -> Result<()> {
+    let session = consul_session(&args, &global, &base).await?;
+    eprintln!(
+        "aviary consul: service-splitter/{} on {}; audit log {}",
+        args.service,
+        args.addr,
         audit_path(&global).display()
     );
     let mut out = std::io::stdout();
