@@ -174,6 +174,10 @@ impl PromSource {
                 continue;
             }
             let msg = match read_totals(&self.client, &self.template, &targets).await {
+                Ok(totals) if totals.is_empty() => Msg::SourceError {
+                    source: self.source.clone(),
+                    error: no_series(&self.template, &targets),
+                },
                 Ok(totals) => {
                     let at = SystemTime::now();
                     Msg::Metrics(MetricsBatch {
@@ -192,6 +196,79 @@ impl PromSource {
             }
         }
     }
+}
+
+/// Why a refresh with no series for any build is an error, in words: the usual causes are a
+/// target not (yet) scraped or a template whose labels do not match.
+fn no_series(template: &Template, targets: &[Target]) -> String {
+    let keys: Vec<String> = targets.iter().map(|t| t.key.to_string()).collect();
+    format!(
+        "Prometheus has no request series for {} (selector {{{}}}): not scraped yet, or the template's labels do not match",
+        keys.join(", "),
+        template.filter(targets)
+    )
+}
+
+/// Per-build samples between `start` and `end`, one per `step`, from `query_range` on the
+/// same templates: the history a chart shows when a rollout is opened. Never fed to the
+/// autopilot (it judges only what it watched live).
+pub async fn backfill(
+    client: &PromClient,
+    template: &Template,
+    targets: &[Target],
+    start: SystemTime,
+    end: SystemTime,
+    step: Duration,
+) -> Result<BTreeMap<(RolloutKey, String), Vec<(SystemTime, BuildSample)>>, String> {
+    use super::prometheus::QueryData;
+    let range = |name: &'static str, q: Option<&String>| {
+        let q = q.map(|q| template.render(q, targets));
+        async move {
+            let Some(q) = q else {
+                return Ok(Vec::new());
+            };
+            match client.query_range(&q, start, end, step).await {
+                Ok(a) => match a.data {
+                    QueryData::Matrix(m) => Ok(m),
+                    _ => Err(format!("{name} range query: expected a matrix")),
+                },
+                Err(e) => Err(format!("{name} range query failed: {e}")),
+            }
+        }
+    };
+    let (req, err, p50, p99) = tokio::join!(
+        range("requests", Some(&template.requests)),
+        range("errors", Some(&template.errors)),
+        range("p50", template.p50.as_ref()),
+        range("p99", template.p99.as_ref()),
+    );
+    let (req, err, p50, p99) = (req?, err?, p50?, p99?);
+    // Re-use the live path: each step is one "refresh" of instant answers.
+    let mut steps: BTreeMap<i64, [Vec<Sample>; 4]> = BTreeMap::new();
+    for (i, m) in [req, err, p50, p99].into_iter().enumerate() {
+        for series in m {
+            for (ts, v) in series.points {
+                let slot = steps.entry((ts * 1000.0).round() as i64).or_default();
+                slot[i].push(Sample {
+                    labels: series.labels.clone(),
+                    ts,
+                    value: v,
+                });
+            }
+        }
+    }
+    let mut deltas = Deltas::default();
+    let mut out: BTreeMap<(RolloutKey, String), Vec<(SystemTime, BuildSample)>> = BTreeMap::new();
+    for (ms, [req, err, p50, p99]) in steps {
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+        let totals = combine(template, targets, &req, &err, Some(p50), Some(p99));
+        for (key, builds) in deltas.step(at, totals) {
+            for (b, s) in builds {
+                out.entry((key.clone(), b)).or_default().push((at, s));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Checks at startup that Prometheus answers at all, so a wrong `--prometheus` URL is an

@@ -272,6 +272,32 @@ mod tests {
     }
 
     #[test]
+    fn one_query_covers_every_visible_rollout() {
+        let t = Template::builtin(DataPlane::Istio).unwrap();
+        let target = |name: &str, builds: [&str; 2]| Target {
+            key: RolloutKey::namespaced(ProviderKind::Istio, "shop", name),
+            builds: builds
+                .iter()
+                .map(|b| BuildTarget {
+                    name: b.to_string(),
+                    labels: [("destination_workload".to_string(), b.to_string())].into(),
+                })
+                .collect(),
+        };
+        let q = t.render(
+            &t.requests,
+            &[
+                target("checkout", ["checkout-v1", "checkout-v2"]),
+                target("cart", ["cart-v7", "cart-v8"]),
+            ],
+        );
+        assert_eq!(
+            q,
+            r#"sum by (destination_workload) (istio_requests_total{reporter="destination",destination_workload=~"cart-v7|cart-v8|checkout-v1|checkout-v2"})"#
+        );
+    }
+
+    #[test]
     fn every_builtin_renders_balanced_promql() {
         for plane in [
             DataPlane::Istio,
