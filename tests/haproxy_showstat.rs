@@ -13,6 +13,15 @@ use support::servers::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn faulty_canary_rolls_back_from_show_stat_deltas() {
+    rolls_back_from_show_stat("threshold").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faulty_canary_rolls_back_from_show_stat_deltas_stat_judge() {
+    rolls_back_from_show_stat("stat").await;
+}
+
+async fn rolls_back_from_show_stat(judge: &str) {
     if !have("haproxy") {
         return;
     }
@@ -30,7 +39,7 @@ async fn faulty_canary_rolls_back_from_show_stat_deltas() {
             "--canary",
             "canary",
         ])
-        .args(["--headless", "--duration", "60s", "--judge", "threshold"])
+        .args(["--headless", "--duration", "60s", "--judge", judge])
         .args(["--interval", "2s", "--threshold", "2", "--step", "20"])
         .args(["--max-error-rate", "2", "--audit-log"])
         .arg(audit_file(dir.path()))
@@ -45,7 +54,10 @@ async fn faulty_canary_rolls_back_from_show_stat_deltas() {
     let lines = json_lines(&out.stdout);
     let s = summary(&lines);
     assert_eq!(s["outcome"], "rolled_back", "{s}");
-    assert!(s["message"].as_str().unwrap().contains("error rate"), "{s}");
+    assert!(
+        s["message"].as_str().unwrap().contains("rolled back"),
+        "{s}"
+    );
     assert!(hp.cmd("get weight be/canary").starts_with("0 "));
     // The per-second lines carry HAProxy's average response time as the typical latency.
     assert!(
@@ -58,7 +70,7 @@ async fn faulty_canary_rolls_back_from_show_stat_deltas() {
 fn run_bin(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_aviary"))
         .args(args)
-        .args(["--headless", "--duration", "5s", "--audit-log", "/dev/null"])
+        .args(["--headless", "--duration", "2s", "--audit-log", "/dev/null"])
         .output()
         .unwrap()
 }
@@ -122,6 +134,63 @@ async fn unknown_backend_or_server_is_named() {
         .concat(),
     );
     refused(&out, "HAProxy backend \"be\" has no server named \"cnry\"");
+}
+
+/// The runtime API over TCP works the same; a backend whose balance algorithm ignores weights
+/// is refused at startup (unless read-only, which never writes).
+#[tokio::test(flavor = "multi_thread")]
+async fn tcp_socket_works_and_a_static_rr_backend_is_refused() {
+    if !have("haproxy") {
+        return;
+    }
+    let builds = Builds::start(Scenario::Healthy).await;
+    let hp = Haproxy::start(builds.stable, builds.canary);
+    let tcp = hp.tcp.to_string();
+    let servers = ["--stable", "stable", "--canary", "canary"];
+    let out = tokio::task::spawn_blocking({
+        let tcp = tcp.clone();
+        move || {
+            run_bin(
+                &[
+                    &["haproxy", "--socket", &tcp, "--backend", "be"][..],
+                    &servers,
+                ]
+                .concat(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out.stdout);
+    assert_eq!(summary(&lines)["rollout"], "haproxy:be");
+    let stat = |extra: &'static [&'static str]| {
+        let tcp = tcp.clone();
+        tokio::task::spawn_blocking(move || {
+            run_bin(
+                &[
+                    &["haproxy", "--socket", &tcp, "--backend", "be_static"][..],
+                    &servers,
+                    extra,
+                ]
+                .concat(),
+            )
+        })
+    };
+    refused(
+        &stat(&[]).await.unwrap(),
+        "HAProxy backend \"be_static\" uses `balance static-rr`, which ignores weight changes",
+    );
+    let ro = stat(&["--read-only"]).await.unwrap();
+    assert!(
+        ro.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ro.stderr)
+    );
 }
 
 /// A reload resets runtime weights to the config's; aviary re-reads every refresh, shows the

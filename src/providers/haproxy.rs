@@ -141,7 +141,19 @@ impl HaproxyClient {
         &self,
         backend: &str,
     ) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
-        let reply = self.command(&format!("show stat {backend} 4 -1")).await?;
+        self.stats(backend, 4).await
+    }
+
+    /// `show stat <backend> <type mask> -1` (1 frontend, 2 backend, 4 servers), keyed by
+    /// `svname` (`BACKEND` for the backend row).
+    pub async fn stats(
+        &self,
+        backend: &str,
+        mask: u8,
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
+        let reply = self
+            .command(&format!("show stat {backend} {mask} -1"))
+            .await?;
         if !reply.starts_with('#') {
             return Err(name_error(reply.trim(), backend, ""));
         }
@@ -238,12 +250,16 @@ pub fn share(stable: u16, canary: u16) -> Weight {
 
 impl Haproxy {
     /// Checks that the socket answers and knows the backend and both servers; returns the
-    /// current `(stable, canary)` weights. Run before the TUI starts.
+    /// current `(stable, canary)` weights. Unless `read_only`, also writes the current
+    /// weights back unchanged, so a socket without `level admin` or a backend whose balance
+    /// algorithm ignores weights (`static-rr`) is refused now, not half-way through a plan.
+    /// Run before the TUI starts.
     pub async fn connect(
         client: HaproxyClient,
         backend: &str,
         stable: &str,
         canary: &str,
+        read_only: bool,
     ) -> Result<(Arc<Haproxy>, (u16, u16)), String> {
         if let ApiAddr::Unix(p) = client.addr()
             && !p.exists()
@@ -254,6 +270,32 @@ impl Haproxy {
             ));
         }
         let w = client.weights(backend, &[stable, canary]).await?;
+        if !read_only {
+            // `static-rr` accepts only 0 % / 100 % at run time (COMPONENTS §2).
+            let algo = client
+                .stats(backend, 2)
+                .await?
+                .get("BACKEND")
+                .and_then(|r| r.get("algo").cloned())
+                .unwrap_or_default();
+            if algo == "static-rr" {
+                return Err(format!(
+                    "HAProxy backend {backend:?} uses `balance static-rr`, which ignores weight changes; use roundrobin (or leastconn/random)"
+                ));
+            }
+            let line = format!(
+                "set server {backend}/{stable} weight {}; set server {backend}/{canary} weight {}",
+                w[0], w[1]
+            );
+            let reply = client.command(&line).await?;
+            let refusal: Vec<&str> = reply.lines().filter(|l| !l.trim().is_empty()).collect();
+            if !refusal.is_empty() {
+                return Err(format!(
+                    "HAProxy refuses weight changes on backend {backend:?}: {} (aviary needs a `level admin` socket and a weight-aware balance such as roundrobin)",
+                    refusal.join(" / ")
+                ));
+            }
+        }
         let hp = Haproxy {
             client,
             backend: backend.into(),

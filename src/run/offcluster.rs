@@ -87,9 +87,15 @@ pub async fn haproxy_session(
     base: &Plan,
 ) -> Result<Session> {
     let client = HaproxyClient::new(ApiAddr::parse(&args.socket));
-    let (hp, initial) = Haproxy::connect(client, &args.backend, &args.stable, &args.canary)
-        .await
-        .map_err(|e| eyre!(e))?;
+    let (hp, initial) = Haproxy::connect(
+        client,
+        &args.backend,
+        &args.stable,
+        &args.canary,
+        global.read_only,
+    )
+    .await
+    .map_err(|e| eyre!(e))?;
     let mut session = session(&args.plan, global, base, args.refresh)?;
     session.add_router(ProviderKind::Haproxy, Arc::new(HaproxyRouter(hp.clone())));
     if let Some(url) = &args.prometheus {

@@ -115,6 +115,8 @@ pub struct Haproxy {
     pub frontend: SocketAddr,
     /// `/metrics` of the exporter.
     pub exporter: SocketAddr,
+    /// The same runtime API over TCP.
+    pub tcp: SocketAddr,
 }
 
 impl Haproxy {
@@ -124,9 +126,11 @@ impl Haproxy {
         let socket = dir.path().join("admin.sock");
         let frontend: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let exporter: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let tcp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let cfg = format!(
             "global
     stats socket {sock} mode 600 level admin
+    stats socket ipv4@{tcp} level admin
     maxconn 2000
 defaults
     mode http
@@ -139,6 +143,10 @@ frontend fe_app
 backend be
     balance roundrobin
     server stable {stable} weight 256
+    server canary {canary} weight 0
+backend be_static
+    balance static-rr
+    server stable {stable} weight 100
     server canary {canary} weight 0
 frontend fe_prometheus
     bind {exporter}
@@ -163,12 +171,11 @@ frontend fe_prometheus
             socket,
             frontend,
             exporter,
+            tcp,
         };
-        let log_path = hp.dir.path().join("haproxy.log");
         wait_until(Duration::from_secs(10), "HAProxy admin socket", || {
             hp.socket.exists() && hp.cmd("show info").contains("Name: HAProxy")
         });
-        let _ = log_path;
         hp
     }
 
