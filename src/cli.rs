@@ -190,6 +190,9 @@ pub struct HaproxyArgs {
     /// Bearer token for Prometheus, read from this file.
     #[arg(long, value_name = "FILE")]
     pub prometheus_token_file: Option<PathBuf>,
+    /// PromQL template (TOML) replacing the built-in one (README: custom templates).
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_template: Option<PathBuf>,
     /// How often weights and metrics are re-read.
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
     pub refresh: Duration,
@@ -222,6 +225,9 @@ pub struct ConsulArgs {
     /// Bearer token for Prometheus, read from this file.
     #[arg(long, value_name = "FILE")]
     pub prometheus_token_file: Option<PathBuf>,
+    /// PromQL template (TOML) replacing the built-in one (README: custom templates).
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_template: Option<PathBuf>,
     /// How often the splitter and metrics are re-read.
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
     pub refresh: Duration,

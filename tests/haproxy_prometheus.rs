@@ -36,15 +36,22 @@ async fn rig(s: Scenario) -> Option<Rig> {
     })
 }
 
-async fn rolls_back_on_its_own(judge: &str) {
+async fn rolls_back_on_its_own(judge: &str, template: Option<&str>) {
     let Some(rig) = rig(Scenario::Faulty).await else {
         return;
     };
     let _load = Load::start(rig.hp.frontend, 100);
     let hook = Hook::start().await;
     let dir = tempfile::tempdir().unwrap();
+    let mut extra = Vec::new();
+    if let Some(t) = template {
+        let f = dir.path().join("template.toml");
+        std::fs::write(&f, t).unwrap();
+        extra = vec!["--prometheus-template".to_string(), f.display().to_string()];
+    }
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aviary"))
         .args(["haproxy", "--socket", &rig.hp.socket_arg()])
+        .args(&extra)
         .args([
             "--backend",
             "be",
@@ -113,12 +120,25 @@ async fn rolls_back_on_its_own(judge: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn faulty_canary_rolls_back_on_its_own_threshold_judge() {
-    rolls_back_on_its_own("threshold").await;
+    rolls_back_on_its_own("threshold", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn faulty_canary_rolls_back_on_its_own_stat_judge() {
-    rolls_back_on_its_own("stat").await;
+    rolls_back_on_its_own("stat", None).await;
+}
+
+/// A custom template from a file (here counting requests by HAProxy's load-balancing
+/// decisions instead of responses) drives the same rollback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faulty_canary_rolls_back_with_a_custom_template() {
+    let t = r#"build_labels = ["proxy", "server"]
+requests = "sum by ({by}) (haproxy_server_loadbalanced_total{{filter}})"
+errors = "sum by ({by}) (haproxy_server_http_responses_total{code=\"5xx\",{filter}})"
+p50 = "max by ({by}) (haproxy_server_response_time_average_seconds{{filter}})"
+latency_to_ms = 1000.0
+"#;
+    rolls_back_on_its_own("threshold", Some(t)).await;
 }
 
 fn args(rig: &Rig, dir: &std::path::Path, extra: &[&str]) -> Cli {

@@ -158,6 +158,34 @@ impl Template {
         })
     }
 
+    /// Reads a template from a TOML file (the `custom` data plane, or an override of a
+    /// built-in one). Errors name the file and, for syntax errors, the line.
+    pub fn load(path: &std::path::Path) -> Result<Template, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read query template {}: {e}", path.display()))?;
+        let t: Template = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|r| text[..r.start.min(text.len())].lines().count().max(1));
+            match line {
+                Some(l) => format!("{}:{l}: {}", path.display(), e.message()),
+                None => format!("{}: {}", path.display(), e.message()),
+            }
+        })?;
+        if t.build_labels.is_empty() {
+            return Err(format!("{}: build_labels is empty", path.display()));
+        }
+        for (name, q) in [("requests", &t.requests), ("errors", &t.errors)] {
+            if !q.contains("{filter}") {
+                return Err(format!(
+                    "{}: the {name} query has no {{filter}}, so it cannot select the builds",
+                    path.display()
+                ));
+            }
+        }
+        Ok(t)
+    }
+
     /// Fills the placeholders for `targets`.
     pub fn render(&self, query: &str, targets: &[Target]) -> String {
         query
@@ -340,6 +368,21 @@ mod tests {
         let key = RolloutKey::new(ProviderKind::Haproxy, "be.app");
         assert_eq!(got.get(&(key.clone(), "canary".into())), Some(&3.0));
         assert_eq!(got.get(&(key, "stable".into())), None);
+    }
+
+    #[test]
+    fn a_bad_template_file_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(&f, "build_labels = [\"v\"]\nrequests = 3\n").unwrap();
+        let e = Template::load(&f).unwrap_err();
+        assert!(e.starts_with(&format!("{}:2:", f.display())), "{e}");
+        std::fs::write(
+            &f,
+            "build_labels = [\"v\"]\nrequests = \"x\"\nerrors = \"y\"\n",
+        )
+        .unwrap();
+        assert!(Template::load(&f).unwrap_err().contains("no {filter}"));
     }
 
     #[test]

@@ -48,6 +48,7 @@ async fn prometheus(
     session: &Session,
     url: &str,
     token_file: Option<&Path>,
+    template_file: Option<&Path>,
     plane: DataPlane,
     target: Target,
     refresh: Duration,
@@ -57,12 +58,15 @@ async fn prometheus(
     if let Some(f) = token_file {
         client = client.with_token_file(f).map_err(|e| eyre!(e))?;
     }
+    let template = match template_file {
+        Some(f) => Template::load(f).map_err(|e| eyre!(e))?,
+        None => Template::builtin(plane).ok_or_else(|| eyre!("no built-in template"))?,
+    };
     if let Err(e) = check_reachable(&client).await {
         eprintln!(
             "aviary: warning: {e}; metrics stay stale and the autopilot holds until it answers"
         );
     }
-    let template = Template::builtin(plane).ok_or_else(|| eyre!("no built-in template"))?;
     let (keep, targets) = tokio::sync::watch::channel(vec![target]);
     let src = PromSource {
         client,
@@ -103,6 +107,7 @@ pub async fn haproxy_session(
             &session,
             url,
             args.prometheus_token_file.as_deref(),
+            args.prometheus_template.as_deref(),
             DataPlane::Haproxy,
             hp.target(),
             args.refresh,
@@ -166,6 +171,7 @@ pub async fn consul_session(
                 &session,
                 url,
                 args.prometheus_token_file.as_deref(),
+                args.prometheus_template.as_deref(),
                 DataPlane::Consul,
                 c.target(),
                 args.refresh,
