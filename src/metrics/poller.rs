@@ -82,18 +82,26 @@ impl Deltas {
     }
 }
 
-/// Reads one refresh worth of totals from Prometheus: one query per signal for all targets.
+/// Reads one refresh worth of totals from Prometheus: one query per signal for all targets,
+/// at the server's now (or at `at`, for tests over recorded data).
 pub async fn read_totals(
     client: &PromClient,
     template: &Template,
     targets: &[Target],
+    at: Option<SystemTime>,
 ) -> Result<BTreeMap<(RolloutKey, String), Totals>, String> {
     let run = |name: &'static str, q: Option<&String>| {
         let q = q.map(|q| template.render(q, targets));
         async move {
+            let ask = |q: String| async move {
+                match at {
+                    Some(t) => client.query_at(&q, t).await,
+                    None => client.query(&q).await,
+                }
+            };
             match q {
                 None => Ok(None),
-                Some(q) => match client.query(&q).await.and_then(|a| {
+                Some(q) => match ask(q).await.and_then(|a| {
                     for w in &a.warnings {
                         tracing::warn!("Prometheus warning for {name}: {w}");
                     }
@@ -173,7 +181,7 @@ impl PromSource {
             if targets.is_empty() {
                 continue;
             }
-            let msg = match read_totals(&self.client, &self.template, &targets).await {
+            let msg = match read_totals(&self.client, &self.template, &targets, None).await {
                 Ok(totals) if totals.is_empty() => Msg::SourceError {
                     source: self.source.clone(),
                     error: no_series(&self.template, &targets),

@@ -302,6 +302,39 @@ scrape_configs:
         p
     }
 
+    /// Starts Prometheus with no scrape target on the TSDB blocks `promtool` wrote into
+    /// `data` (deterministic data, queried with `time=`), and waits until it is ready.
+    pub fn on_data(dir: tempfile::TempDir, data: &Path) -> Prometheus {
+        let port = free_port();
+        let cfg_path = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &cfg_path,
+            "global: {scrape_interval: 15s}\nscrape_configs: []\n",
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg_path.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--storage.tsdb.retention.time=30d")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus");
+        let p = Prometheus {
+            dir,
+            child: Some(child),
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let ready = format!("{}/-/ready", p.url);
+        wait_until(Duration::from_secs(30), "Prometheus ready", || {
+            http_get(&ready).is_some()
+        });
+        p
+    }
+
     /// Stops the server now (the stale-source test).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
