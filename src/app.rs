@@ -108,6 +108,37 @@ pub struct Toast {
     pub at: SystemTime,
 }
 
+/// A dialog waiting for the operator.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Modal {
+    /// Promote, abort or set-weight, waiting for `y`.
+    Confirm(Confirm),
+    /// `w`: typing a weight.
+    Prompt {
+        /// Rollout.
+        target: RolloutKey,
+        /// What was typed.
+        input: String,
+        /// Why the last Enter was refused.
+        error: Option<String>,
+    },
+}
+
+/// What a confirm dialog will do, named in full before `y`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Confirm {
+    /// Rollout.
+    pub target: RolloutKey,
+    /// The command `y` sends.
+    pub command: Command,
+    /// Canary weight now.
+    pub current: Weight,
+    /// Canary weight after.
+    pub resulting: Weight,
+    /// Rounding or ownership notes.
+    pub note: Option<String>,
+}
+
 /// Screen-level state of the TUI; plain data so render stays a function of `App`.
 #[derive(Clone, Debug, Default)]
 pub struct UiState {
@@ -117,12 +148,22 @@ pub struct UiState {
     pub detail: bool,
     /// Row filter text.
     pub filter: String,
+    /// Typing into the filter.
+    pub filter_editing: bool,
     /// Help overlay shown.
     pub help: bool,
     /// Log pane shown.
     pub log_pane: bool,
     /// Current terminal size.
     pub size: (u16, u16),
+    /// Open dialog.
+    pub modal: Option<Modal>,
+    /// Index into the loaded themes (`t` cycles).
+    pub theme_index: usize,
+    /// Names of the loaded themes, for cycling and toasts.
+    pub theme_names: Vec<String>,
+    /// The keymap in force.
+    pub keymap: crate::keymap::Keymap,
 }
 
 /// The whole application state.
@@ -204,6 +245,28 @@ impl App {
                         .is_none_or(|age| age > self.stale_after)
             }
         }
+    }
+
+    /// Rollouts shown in the table: sorted, then filtered by `/` text.
+    pub fn visible_keys(&self) -> Vec<RolloutKey> {
+        let f = self.ui.filter.to_lowercase();
+        self.sorted_keys()
+            .into_iter()
+            .filter(|k| {
+                f.is_empty()
+                    || self.rollouts.get(k).is_some_and(|t| {
+                        let r = &t.rollout;
+                        k.to_string().to_lowercase().contains(&f)
+                            || r.owner.to_string().contains(&f)
+                            || r.phase.label().to_lowercase().contains(&f)
+                    })
+            })
+            .collect()
+    }
+
+    /// The selected rollout, if it still exists.
+    pub fn selected(&self) -> Option<&Tracked> {
+        self.ui.selected.as_ref().and_then(|k| self.rollouts.get(k))
     }
 
     /// Rollouts sorted "needs a human first", then by key.

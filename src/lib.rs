@@ -12,17 +12,24 @@ pub mod app;
 pub mod audit;
 pub mod change_event;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod driver;
 pub mod effect;
+pub mod event_loop;
 pub mod headless;
+pub mod keymap;
 pub mod metrics;
 pub mod msg;
 pub mod providers;
 pub mod run;
 pub mod session;
+pub mod settings;
 pub mod simulate;
+pub mod terminal;
+pub mod theme;
+pub mod ui;
 pub mod update;
 
 /// Installs the one rustls crypto provider compiled in (ring). kube and reqwest both panic

@@ -4,27 +4,29 @@
 #![deny(clippy::unwrap_used, clippy::panic)]
 
 use aviary::cli::{Cli, Commands};
-use aviary::domain::Plan;
 use clap::Parser;
 use color_eyre::eyre::Result;
 
 fn main() -> Result<()> {
     color_eyre::install()?;
     let cli = Cli::parse();
+    // Config, theme and keys are read and checked before anything else, so a typo ends
+    // here with the file and line named, the terminal untouched.
+    let settings = aviary::settings::Settings::load(&cli.global)?;
+    let plan = settings.config.plan.clone();
     // Exactly one rustls provider is compiled in; installing it up front keeps kube and
     // reqwest from guessing (COMPONENTS §5).
     aviary::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if !matches!(cli.command, Commands::Simulate(_)) {
+        aviary::settings::init_tracing(cli.global.headless)?;
+    }
     match cli.command {
-        Commands::Demo(args) => rt.block_on(aviary::run::demo(args, cli.global, Plan::default())),
+        Commands::Demo(args) => rt.block_on(aviary::run::demo(args, cli.global, plan)),
         Commands::Simulate(args) => Ok(aviary::simulate::main(&args)?),
-        Commands::Haproxy(args) => {
-            rt.block_on(aviary::run::haproxy(args, cli.global, Plan::default()))
-        }
-        Commands::Consul(args) => {
-            rt.block_on(aviary::run::consul(args, cli.global, Plan::default()))
-        }
+        Commands::Haproxy(args) => rt.block_on(aviary::run::haproxy(args, cli.global, plan)),
+        Commands::Consul(args) => rt.block_on(aviary::run::consul(args, cli.global, plan)),
     }
 }

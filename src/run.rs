@@ -35,6 +35,8 @@ pub async fn demo(args: DemoArgs, global: GlobalArgs, base_plan: Plan) -> Result
     let mut app = App::new(SystemTime::now(), plan);
     app.read_only = global.read_only;
     app.start_paused = args.manual;
+    // One rollout: open straight onto its charts so the story plays without a keypress.
+    app.ui.detail = true;
     app.judge = args.plan.judge.judge();
     let mut session = Session::new(app, audit, actor());
     if let Some(url) = &global.event_webhook {
@@ -70,7 +72,22 @@ pub async fn demo(args: DemoArgs, global: GlobalArgs, base_plan: Plan) -> Result
         session.tx.clone(),
         session.cancel.clone(),
     ));
-    let mut out = std::io::stdout();
-    crate::headless::run(session, global.duration, &mut out).await?;
+    frontend(session, &global).await
+}
+
+/// Runs a ready session: JSON lines with `--headless`, else the control room. Every
+/// subcommand ends here, so all of them get the same screen and keys.
+pub async fn frontend(mut session: Session, global: &GlobalArgs) -> Result<()> {
+    if global.headless {
+        let mut out = std::io::stdout();
+        crate::headless::run(session, global.duration, &mut out).await?;
+        return Ok(());
+    }
+    let settings = crate::settings::Settings::load(global)?;
+    session.app.ui.keymap = settings.keymap.clone();
+    if settings.themes.is_empty() {
+        return Err(color_eyre::eyre::eyre!("no theme could be loaded"));
+    }
+    crate::event_loop::run(session, settings.themes, settings.fps).await?;
     Ok(())
 }

@@ -2,10 +2,11 @@
 //! clock arrives as `Msg::Tick`, and no I/O happens here.
 
 mod autopilot;
+mod keys;
 mod operator;
 mod sources;
 
-pub use operator::command_for;
+pub use operator::{command_for, refusal};
 
 use crate::app::App;
 use crate::effect::Effect;
@@ -39,7 +40,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             operator::write_done(app, done);
             Vec::new()
         }
-        Msg::Key(_) => Vec::new(),
+        Msg::Key(k) => keys::key(app, k),
         Msg::Resize(w, h) => {
             app.ui.size = (w, h);
             Vec::new()

@@ -1,0 +1,92 @@
+//! The bottom two lines: the last toast, and key hints generated from the keymap.
+
+use crate::app::{App, Level, Modal};
+use crate::keymap::Action;
+use crate::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use std::time::Duration;
+
+/// How long a toast stays.
+const TOAST: Duration = Duration::from_secs(6);
+
+/// Draws the toast line (empty once the toast is old).
+pub fn toast(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(t) = &app.toast else {
+        return;
+    };
+    if app.now.duration_since(t.at).unwrap_or_default() > TOAST {
+        return;
+    }
+    let color = match t.level {
+        Level::Info => theme.ok,
+        Level::Warn => theme.warn,
+        Level::Error => theme.error,
+    };
+    frame.render_widget(
+        Paragraph::new(Span::styled(
+            format!(" {}", t.text),
+            Style::default().fg(color),
+        )),
+        area,
+    );
+}
+
+/// Draws the key hints for the current context.
+pub fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let key = Style::default()
+        .fg(theme.accent)
+        .add_modifier(Modifier::BOLD);
+    let mut spans: Vec<Span> = Vec::new();
+    let pair = |spans: &mut Vec<Span>, k: String, what: &str, style: Style| {
+        spans.push(Span::styled(format!(" {k}"), style));
+        spans.push(Span::styled(format!(" {what} "), theme.dim()));
+    };
+    match &app.ui.modal {
+        Some(Modal::Confirm(_)) => {
+            pair(&mut spans, "y".into(), "confirm", key);
+            pair(&mut spans, "n/esc".into(), "cancel", key);
+        }
+        Some(Modal::Prompt { .. }) => {
+            pair(&mut spans, "0-9".into(), "weight %", key);
+            pair(&mut spans, "enter".into(), "review", key);
+            pair(&mut spans, "esc".into(), "cancel", key);
+        }
+        None if app.ui.filter_editing => {
+            pair(&mut spans, "enter".into(), "keep filter", key);
+            pair(&mut spans, "esc".into(), "clear", key);
+        }
+        None => {
+            if app.read_only {
+                spans.push(Span::styled(
+                    " read-only: writes off ",
+                    Style::default().fg(theme.warn),
+                ));
+            }
+            for b in app.ui.keymap.bindings.iter().filter(|b| b.footer) {
+                if b.action == Action::Open && app.ui.detail {
+                    continue;
+                }
+                let k = b.keys.first().map(|k| k.to_string()).unwrap_or_default();
+                let style = if b.dangerous && app.read_only {
+                    theme.dim().add_modifier(Modifier::CROSSED_OUT)
+                } else {
+                    key
+                };
+                pair(&mut spans, k, b.help.trim_end_matches(" (confirm)"), style);
+            }
+            if app.ui.detail {
+                pair(
+                    &mut spans,
+                    app.ui.keymap.key_label(Action::Back),
+                    "back",
+                    key,
+                );
+            }
+        }
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,69 @@
+//! The top line: what is watched, how fresh each source is, the judge, read-only.
+
+use super::text;
+use crate::app::App;
+use crate::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+/// Draws the header line.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut spans = vec![
+        Span::styled(
+            " aviary ",
+            Style::default()
+                .fg(theme.on_accent)
+                .bg(theme.accent)
+                .add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(" "),
+    ];
+    if app.read_only {
+        spans.push(Span::styled(
+            " READ-ONLY ",
+            Style::default()
+                .fg(theme.on_accent)
+                .bg(theme.warn)
+                .add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::raw(" "));
+    }
+    for (id, s) in &app.sources {
+        let (mark, style) = if app.is_stale(id) {
+            let age = app
+                .source_age(id)
+                .map(|a| format!(" stale {}", text::short(a)))
+                .unwrap_or_else(|| " no data".into());
+            (
+                format!("{id}{age}"),
+                Style::default()
+                    .fg(theme.stale)
+                    .add_modifier(Modifier::BOLD),
+            )
+        } else {
+            (format!("{id} ✓"), Style::default().fg(theme.ok))
+        };
+        spans.push(Span::styled(mark, style));
+        if let Some(info) = &s.info {
+            spans.push(Span::styled(format!(" ({info})"), theme.dim()));
+        }
+        spans.push(Span::raw("  "));
+    }
+    spans.push(Span::styled(
+        format!("judge {}", app.judge.name()),
+        theme.dim(),
+    ));
+    if let Some(t) = app.selected()
+        && !t.rollout.router.is_empty()
+    {
+        spans.push(Span::styled("  router ", theme.dim()));
+        spans.push(Span::styled(
+            t.rollout.router.clone(),
+            Style::default().fg(theme.fg),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.text()), area);
+}

@@ -1,0 +1,58 @@
+//! The `?` overlay, generated from the keymap so it shows the keys actually bound.
+
+use super::centered;
+use crate::app::App;
+use crate::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+/// Draws the help overlay.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut lines = Vec::new();
+    for b in &app.ui.keymap.bindings {
+        let keys: Vec<String> = b.keys.iter().map(|k| k.to_string()).collect();
+        let mut spans = vec![
+            Span::styled(
+                format!("{:>10}  ", keys.join(" ")),
+                Style::default()
+                    .fg(theme.accent)
+                    .add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!("{:<26}", b.help)),
+        ];
+        if b.dangerous {
+            if app.read_only {
+                spans.push(Span::styled(
+                    "off: read-only",
+                    Style::default().fg(theme.warn),
+                ));
+            } else {
+                spans.push(Span::styled("writes", theme.dim()));
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "In a dialog: y confirms, n or esc cancels. Every write is audited.",
+        theme.dim(),
+    )));
+    lines.push(Line::from(Span::styled(
+        "Keys are set in config.toml [keys]. Any key closes this.",
+        theme.dim(),
+    )));
+    let r = centered(area, 60, lines.len() as u16 + 2);
+    frame.render_widget(Clear, r);
+    frame.render_widget(
+        Paragraph::new(lines).style(theme.text()).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(Style::default().fg(theme.accent))
+                .title(Span::styled(" keys ", theme.title())),
+        ),
+        r,
+    );
+}

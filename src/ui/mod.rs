@@ -1,0 +1,100 @@
+//! Rendering: a pure function of `&App` and `&Theme`. It reads `app.now`, never the clock.
+//!
+//! ```text
+//! ┌ header: aviary · sources · judge · READ-ONLY ─────────────────────┐
+//! │ body: overview table  |  detail (header, charts, why, plan, events) │
+//! │ [log pane, when toggled]                                           │
+//! │ toast                                                              │
+//! └ footer: key hints from the keymap ───────────────────────────────┘
+//!   overlays: confirm / prompt dialog, help
+//! ```
+
+mod chart;
+mod detail;
+mod dialog;
+mod footer;
+mod header;
+mod help;
+mod log_pane;
+mod overview;
+mod text;
+
+use crate::app::App;
+use crate::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::widgets::Block;
+
+/// The screen's regions for a terminal of `area`; shared with `update` for scrolling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Areas {
+    /// Top status line.
+    pub header: Rect,
+    /// Table or detail.
+    pub body: Rect,
+    /// Log pane (zero height when hidden).
+    pub log: Rect,
+    /// Toast line.
+    pub toast: Rect,
+    /// Key hints.
+    pub footer: Rect,
+}
+
+/// Splits the screen.
+pub fn layout(area: Rect, log_pane: bool) -> Areas {
+    let log_h = if log_pane {
+        (area.height / 3).max(3)
+    } else {
+        0
+    };
+    let [header, body, log, toast, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(log_h),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Areas {
+        header,
+        body,
+        log,
+        toast,
+        footer,
+    }
+}
+
+/// Draws the whole frame.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    frame.render_widget(Block::default().style(theme.text()), area);
+    let a = layout(area, app.ui.log_pane);
+    header::render(app, theme, frame, a.header);
+    match app.selected() {
+        Some(t) if app.ui.detail => detail::render(app, t, theme, frame, a.body),
+        _ => overview::render(app, theme, frame, a.body),
+    }
+    if app.ui.log_pane {
+        log_pane::render(theme, frame, a.log);
+    }
+    footer::toast(app, theme, frame, a.toast);
+    footer::hints(app, theme, frame, a.footer);
+    if let Some(m) = &app.ui.modal {
+        dialog::render(app, m, theme, frame, area);
+    }
+    if app.ui.help {
+        help::render(app, theme, frame, area);
+    }
+}
+
+/// A rectangle of at most `w`×`h` centred in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}

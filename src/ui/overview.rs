@@ -1,0 +1,171 @@
+//! The overview: every rollout, "needs a human first", with its weights, errors and age.
+
+use super::text;
+use crate::app::{App, Tracked};
+use crate::domain::{Role, Weight};
+use crate::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+
+/// Width of the weight bar in cells.
+const BAR: usize = 10;
+
+/// `▒▒▒▒▒▒▒███` stable|canary: different glyphs so it reads without colour too.
+pub fn weight_bar(canary: Weight, theme: &Theme) -> Line<'static> {
+    let c = ((canary.percent() / 100.0) * BAR as f64).round() as usize;
+    let c = if canary > Weight::ZERO { c.max(1) } else { 0 }.min(BAR);
+    Line::from(vec![
+        Span::styled("▒".repeat(BAR - c), Style::default().fg(theme.stable)),
+        Span::styled("█".repeat(c), Style::default().fg(theme.canary)),
+        Span::styled(
+            format!(" {:>3}", format!("{canary}")),
+            Style::default().fg(theme.canary),
+        ),
+    ])
+}
+
+fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme) -> Row<'a> {
+    let r = &t.rollout;
+    let sample = |role: Role| {
+        r.builds
+            .iter()
+            .find(|b| b.role == role)
+            .and_then(|b| t.latest.get(&b.name))
+    };
+    let c = sample(Role::Canary);
+    let s = sample(Role::Stable);
+    let c_err = c.and_then(|x| x.error_rate());
+    let over = c_err.is_some_and(|e| e > t.plan.max_error_rate);
+    let err = if c.is_none() && s.is_none() {
+        Line::from(Span::styled("no metrics", theme.dim()))
+    } else {
+        Line::from(vec![
+            Span::styled(
+                text::pct(c_err),
+                Style::default().fg(if over { theme.error } else { theme.canary }),
+            ),
+            Span::styled(" / ", theme.dim()),
+            Span::styled(
+                text::pct(s.and_then(|x| x.error_rate())),
+                Style::default().fg(theme.stable),
+            ),
+        ])
+    };
+    let p99 = c.and_then(|x| x.p99_ms);
+    let slow = p99.is_some_and(|p| p > t.plan.max_p99.as_secs_f64() * 1000.0);
+    let step = r
+        .step
+        .map(|(i, n)| format!("{i}/{n}"))
+        .unwrap_or_else(|| "—".into());
+    let stale = if app.is_stale(&t.source) {
+        let a = app
+            .source_age(&t.source)
+            .map(text::short)
+            .unwrap_or_else(|| "—".into());
+        Span::styled(
+            format!("stale {a}"),
+            Style::default()
+                .fg(theme.stale)
+                .add_modifier(Modifier::BOLD),
+        )
+    } else {
+        Span::raw("")
+    };
+    let pending = if t.pending.is_some() { "⟳ " } else { "" };
+    Row::new(vec![
+        Cell::from(format!("{pending}{}", r.key)),
+        Cell::from(r.owner.to_string()).style(theme.dim()),
+        Cell::from(r.phase.label().to_string()).style(
+            Style::default()
+                .fg(theme.phase(&r.phase))
+                .add_modifier(Modifier::BOLD),
+        ),
+        Cell::from(weight_bar(r.canary_weight(), theme)),
+        Cell::from(err),
+        Cell::from(text::ms(p99)).style(Style::default().fg(if slow {
+            theme.error
+        } else {
+            theme.fg
+        })),
+        Cell::from(step),
+        Cell::from(text::age(app.now, t.last_change)).style(theme.dim()),
+        Cell::from(Line::from(stale)),
+    ])
+}
+
+/// Draws the table (only the rows that fit are built, so 1,000 rollouts cost one screen).
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let keys = app.visible_keys();
+    let filter = if app.ui.filter_editing || !app.ui.filter.is_empty() {
+        format!(
+            "  /{}{}",
+            app.ui.filter,
+            if app.ui.filter_editing { "▏" } else { "" }
+        )
+    } else {
+        String::new()
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.dim())
+        .title(Span::styled(
+            format!(" Rollouts ({}){filter} ", keys.len()),
+            theme.title(),
+        ));
+    if app.rollouts.is_empty() {
+        let msg = if app.sources.values().any(|s| s.last_error.is_some()) {
+            "no rollouts yet: a source is failing (see the header)"
+        } else {
+            "waiting for the first rollouts…"
+        };
+        frame.render_widget(Paragraph::new(msg).style(theme.dim()).block(block), area);
+        return;
+    }
+    let height = area.height.saturating_sub(3) as usize;
+    let sel = app
+        .ui
+        .selected
+        .as_ref()
+        .and_then(|s| keys.iter().position(|k| k == s));
+    let offset = sel.map_or(0, |i| i.saturating_sub(height.saturating_sub(1)));
+    let rows: Vec<Row> = keys
+        .iter()
+        .skip(offset)
+        .take(height.max(1))
+        .filter_map(|k| app.rollouts.get(k))
+        .map(|t| row(app, t, theme))
+        .collect();
+    let header = Row::new([
+        "ROLLOUT",
+        "OWNER",
+        "PHASE",
+        "STABLE|CANARY",
+        "ERR C/S",
+        "P99",
+        "STEP",
+        "AGE",
+        "",
+    ])
+    .style(theme.dim().add_modifier(Modifier::BOLD));
+    let widths = [
+        Constraint::Fill(3),
+        Constraint::Length(9),
+        Constraint::Length(12),
+        Constraint::Length(BAR as u16 + 5),
+        Constraint::Length(12),
+        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(4),
+        Constraint::Length(9),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1)
+        .row_highlight_style(theme.selected());
+    let mut state = TableState::default().with_selected(sel.map(|i| i - offset));
+    frame.render_stateful_widget(table, area, &mut state);
+}

@@ -1,0 +1,243 @@
+//! Keys → state changes and effects. Dangerous actions open a dialog; only `y` in that
+//! dialog sends the command, through the same `operator` path headless mode uses.
+
+use super::operator::{command_for, operator, refusal};
+use crate::app::{App, Confirm, Level, Modal};
+use crate::domain::Weight;
+use crate::effect::Effect;
+use crate::keymap::Action;
+use crate::msg::{Command, Origin};
+use crate::providers::validate_weight;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// Handles one key press.
+pub fn key(app: &mut App, ev: KeyEvent) -> Vec<Effect> {
+    if ev.kind == KeyEventKind::Release {
+        return Vec::new();
+    }
+    if ev.code == KeyCode::Char('c') && ev.modifiers.contains(KeyModifiers::CONTROL) {
+        app.should_quit = true;
+        return vec![Effect::Quit];
+    }
+    match app.ui.modal.clone() {
+        Some(Modal::Confirm(c)) => return confirm(app, c, ev),
+        Some(Modal::Prompt { target, input, .. }) => {
+            prompt(app, target, input, ev);
+            return Vec::new();
+        }
+        None => {}
+    }
+    if app.ui.filter_editing {
+        filter(app, ev);
+        return Vec::new();
+    }
+    let action = app.ui.keymap.action(&ev);
+    if app.ui.help {
+        match action {
+            Some(Action::Quit) => {
+                app.should_quit = true;
+                return vec![Effect::Quit];
+            }
+            _ => app.ui.help = false,
+        }
+        return Vec::new();
+    }
+    let Some(action) = action else {
+        return Vec::new();
+    };
+    browse(app, action)
+}
+
+fn confirm(app: &mut App, c: Confirm, ev: KeyEvent) -> Vec<Effect> {
+    match ev.code {
+        KeyCode::Char('y') | KeyCode::Char('Y') => {
+            app.ui.modal = None;
+            operator(app, &c.target, c.command, Origin::Operator)
+        }
+        KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+            app.ui.modal = None;
+            app.toast(
+                Level::Info,
+                format!("{} cancelled", c.command.kind().as_str()),
+            );
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn prompt(app: &mut App, target: crate::domain::RolloutKey, mut input: String, ev: KeyEvent) {
+    match ev.code {
+        KeyCode::Esc => {
+            app.ui.modal = None;
+            return;
+        }
+        KeyCode::Backspace => {
+            input.pop();
+        }
+        KeyCode::Char(c) if (c.is_ascii_digit() || c == '.' || c == '%') && input.len() < 8 => {
+            input.push(c);
+        }
+        KeyCode::Enter => {
+            let Some(t) = app.rollouts.get(&target) else {
+                app.ui.modal = None;
+                return;
+            };
+            let error = match Weight::parse(&input) {
+                Err(e) => Some(e.to_string()),
+                Ok(w) => match refusal(app, t, Command::SetWeight(w)) {
+                    Some(why) => Some(why),
+                    None => {
+                        let note = validate_weight(target.provider, w).ok().flatten();
+                        app.ui.modal = Some(Modal::Confirm(Confirm {
+                            current: t.rollout.canary_weight(),
+                            resulting: w,
+                            target,
+                            command: Command::SetWeight(w),
+                            note,
+                        }));
+                        return;
+                    }
+                },
+            };
+            app.ui.modal = Some(Modal::Prompt {
+                target,
+                input,
+                error,
+            });
+            return;
+        }
+        _ => {}
+    }
+    app.ui.modal = Some(Modal::Prompt {
+        target,
+        input,
+        error: None,
+    });
+}
+
+fn filter(app: &mut App, ev: KeyEvent) {
+    match ev.code {
+        KeyCode::Enter => app.ui.filter_editing = false,
+        KeyCode::Esc => {
+            app.ui.filter_editing = false;
+            app.ui.filter.clear();
+        }
+        KeyCode::Backspace => {
+            app.ui.filter.pop();
+        }
+        KeyCode::Char(c) => app.ui.filter.push(c),
+        _ => {}
+    }
+    keep_selection_visible(app);
+}
+
+/// After filtering, select the first visible row if the selection is hidden.
+fn keep_selection_visible(app: &mut App) {
+    let visible = app.visible_keys();
+    if app
+        .ui
+        .selected
+        .as_ref()
+        .is_none_or(|s| !visible.contains(s))
+    {
+        app.ui.selected = visible.into_iter().next();
+    }
+}
+
+fn move_selection(app: &mut App, delta: isize) {
+    let visible = app.visible_keys();
+    if visible.is_empty() {
+        return;
+    }
+    let i = app
+        .ui
+        .selected
+        .as_ref()
+        .and_then(|s| visible.iter().position(|k| k == s))
+        .unwrap_or(0) as isize;
+    let j = (i + delta).clamp(0, visible.len() as isize - 1) as usize;
+    app.ui.selected = Some(visible[j].clone());
+}
+
+fn refuse(app: &mut App, action: &str, why: String) {
+    app.toast(Level::Warn, format!("{action} is off: {why}"));
+}
+
+fn browse(app: &mut App, action: Action) -> Vec<Effect> {
+    let selected = app.selected().map(|t| t.rollout.key.clone());
+    match action {
+        Action::Up => move_selection(app, -1),
+        Action::Down => move_selection(app, 1),
+        Action::Open => app.ui.detail = selected.is_some(),
+        Action::Back => {
+            if app.ui.detail {
+                app.ui.detail = false;
+            } else {
+                app.ui.filter.clear();
+            }
+        }
+        Action::Filter => app.ui.filter_editing = true,
+        Action::Theme => {
+            let n = app.ui.theme_names.len().max(1);
+            app.ui.theme_index = (app.ui.theme_index + 1) % n;
+            if let Some(name) = app.ui.theme_names.get(app.ui.theme_index) {
+                app.toast(Level::Info, format!("theme: {name}"));
+            }
+        }
+        Action::Log => app.ui.log_pane = !app.ui.log_pane,
+        Action::Help => app.ui.help = !app.ui.help,
+        Action::Quit => {
+            app.should_quit = true;
+            return vec![Effect::Quit];
+        }
+        Action::Pause | Action::Advance | Action::Retry => {
+            let Some(key) = selected else {
+                return Vec::new();
+            };
+            let Some(t) = app.rollouts.get(&key) else {
+                return Vec::new();
+            };
+            let command = match action {
+                Action::Pause => command_for(t),
+                Action::Advance => Command::Advance,
+                _ => Command::Retry,
+            };
+            return operator(app, &key, command, Origin::Operator);
+        }
+        Action::Promote | Action::Abort | Action::SetWeight => {
+            let Some(key) = selected else {
+                return Vec::new();
+            };
+            let Some(t) = app.rollouts.get(&key) else {
+                return Vec::new();
+            };
+            let current = t.rollout.canary_weight();
+            let (command, resulting, name) = match action {
+                Action::Promote => (Command::Promote, Weight::FULL, "promote"),
+                Action::Abort => (Command::Abort, Weight::ZERO, "abort"),
+                _ => (Command::SetWeight(current), current, "set weight"),
+            };
+            if let Some(why) = refusal(app, t, command) {
+                refuse(app, name, why);
+                return Vec::new();
+            }
+            app.ui.modal = Some(if action == Action::SetWeight {
+                Modal::Prompt {
+                    target: key,
+                    input: String::new(),
+                    error: None,
+                }
+            } else {
+                Modal::Confirm(Confirm {
+                    target: key,
+                    command,
+                    current,
+                    resulting,
+                    note: None,
+                })
+            });
+        }
+    }
+    Vec::new()
+}
