@@ -79,6 +79,7 @@ async fn stopped_prometheus_turns_stale_within_two_refreshes_and_the_autopilot_h
     })
     .await;
     assert!(took <= 2 * a.refresh, "stale after {took:?}");
+    eprintln!("source stale {took:?} after Prometheus stopped (refresh {:?})", a.refresh);
     let why = session.app.sources[&source].last_error.clone().unwrap();
     assert!(why.contains("unreachable"), "{why}");
 
