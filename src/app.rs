@@ -81,6 +81,9 @@ pub struct Tracked {
     pub totals: BTreeMap<String, (u64, u64)>,
     /// When the phase or weight last changed.
     pub last_change: SystemTime,
+    /// The source whose metrics this rollout's autopilot judges (Prometheus, `show stat`,
+    /// the demo counters); when it fails the autopilot holds at once.
+    pub metrics_source: Option<SourceId>,
 }
 
 impl Tracked {

@@ -79,14 +79,15 @@ async fn stopped_prometheus_turns_stale_within_two_refreshes_and_the_autopilot_h
     })
     .await;
     assert!(took <= 2 * a.refresh, "stale after {took:?}");
-    eprintln!("source stale {took:?} after Prometheus stopped (refresh {:?})", a.refresh);
+    eprintln!(
+        "source stale {took:?} after Prometheus stopped (refresh {:?})",
+        a.refresh
+    );
     let why = session.app.sources[&source].last_error.clone().unwrap();
     assert!(why.contains("unreachable"), "{why}");
 
-    // Once the last sample is older than the stale limit the autopilot holds, and keeps
-    // holding for several intervals: no write, the weight stays, the why says so.
-    let limit = session.app.stale_after;
-    pump(&mut session, limit).await;
+    // From the moment the source is stale the autopilot holds, for several intervals: no
+    // write, the weight stays, the why says so.
     let held = session.app.rollouts[&key].rollout.canary_weight();
     let writes = || std::fs::read_to_string(&audit).unwrap().lines().count();
     let before = writes();
@@ -98,4 +99,79 @@ async fn stopped_prometheus_turns_stale_within_two_refreshes_and_the_autopilot_h
     assert_eq!(writes(), before, "the autopilot wrote while blind");
     assert_eq!(hp.weight("canary") > 0, held > Weight::ZERO);
     session.cancel.cancel();
+}
+
+/// The same rule at the level of `update`, with no servers: once the source feeding a
+/// rollout's metrics reports an error, the next due check writes nothing.
+#[test]
+fn a_failing_metrics_source_holds_the_autopilot_at_once() {
+    use aviary::app::App;
+    use aviary::domain::{Build, Owner, Role, Rollout};
+    use aviary::metrics::{BuildSample, MetricsBatch};
+    use aviary::msg::{Msg, ProviderEvent};
+    use aviary::update::update;
+    use std::collections::BTreeMap;
+    use std::time::UNIX_EPOCH;
+    let t0 = UNIX_EPOCH + Duration::from_secs(1_000);
+    let mut app = App::new(t0, Plan::default());
+    let key = RolloutKey::new(ProviderKind::Haproxy, "be");
+    let ten = Weight::from_whole(10).unwrap();
+    let build = |role, name: &str, w| Build {
+        role,
+        name: name.into(),
+        version: None,
+        weight: w,
+        selector: name.into(),
+    };
+    let r = Rollout::new(
+        key.clone(),
+        Owner::Autopilot,
+        vec![
+            build(Role::Stable, "s", ten.complement()),
+            build(Role::Canary, "c", ten),
+        ],
+    );
+    let src = SourceId("prometheus test".into());
+    update(
+        &mut app,
+        Msg::Provider(ProviderEvent::Upsert {
+            source: SourceId("haproxy test".into()),
+            rollout: Box::new(r),
+        }),
+    );
+    let sample = BuildSample {
+        period_s: 1.0,
+        requests: 100,
+        errors: 0,
+        ..Default::default()
+    };
+    let at = t0 + Duration::from_secs(5);
+    update(&mut app, Msg::Tick(at));
+    update(
+        &mut app,
+        Msg::Metrics(MetricsBatch {
+            source: src.clone(),
+            at,
+            samples: BTreeMap::from([(
+                key.clone(),
+                BTreeMap::from([("s".into(), sample.clone()), ("c".into(), sample)]),
+            )]),
+        }),
+    );
+    update(
+        &mut app,
+        Msg::SourceError {
+            source: src,
+            error: "Prometheus at http://x is unreachable".into(),
+        },
+    );
+    // The interval (5 s) is due, the last sample is only a second old: without the rule the
+    // healthy window would step the canary to 20 %.
+    let fx = update(&mut app, Msg::Tick(t0 + Duration::from_secs(6)));
+    assert!(fx.is_empty(), "{fx:?}");
+    let msg = &app.rollouts[&key].rollout.message;
+    assert!(
+        msg.contains("metrics stale") && msg.contains("unreachable"),
+        "{msg}"
+    );
 }

@@ -141,7 +141,7 @@ pub async fn haproxy(args: HaproxyArgs, global: GlobalArgs, base: Plan) -> Resul
         args.prometheus.as_deref().unwrap_or("show stat"),
         audit_path(&global).display()
     );
-    frontend(session, &global).await
+    super::frontend(session, &global).await
 }
 
 /// Validates the Consul service and builds a running session for it.
@@ -193,13 +193,5 @@ pub async fn consul(args: ConsulArgs, global: GlobalArgs, base: Plan) -> Result<
         args.addr,
         audit_path(&global).display()
     );
-    frontend(session, &global).await
-}
-
-/// Hands the session to the screen. Headless for now: when `run::frontend` (TUI or headless
-/// by `--headless`) lands, this is the one line to switch.
-async fn frontend(session: Session, global: &GlobalArgs) -> Result<()> {
-    let mut out = std::io::stdout();
-    crate::headless::run(session, global.duration, &mut out).await?;
-    Ok(())
+    super::frontend(session, &global).await
 }

@@ -26,6 +26,17 @@ pub fn tick(app: &mut App) -> Vec<Effect> {
             // Finished plans keep their last *why* (the rollback reason, say).
             continue;
         }
+        // Fail safe: a metrics source that just failed holds the plan now, not once its
+        // last sample has aged past `stale_after` (the evidence may be from a dying source).
+        if let Some(err) = t
+            .metrics_source
+            .as_ref()
+            .and_then(|s| app.sources.get(s))
+            .and_then(|s| s.last_error.as_ref())
+        {
+            t.rollout.message = format!("holding: metrics stale ({err})");
+            continue;
+        }
         let decision = decide(
             &t.plan,
             &Observed {

@@ -100,6 +100,7 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
                 pending: None,
                 events: VecDeque::new(),
                 latest: BTreeMap::new(),
+                metrics_source: None,
                 totals: BTreeMap::new(),
                 last_change: now,
             };
@@ -152,6 +153,7 @@ pub fn metrics(app: &mut App, batch: MetricsBatch) {
         let Some(t) = app.rollouts.get_mut(&key) else {
             continue;
         };
+        t.metrics_source = Some(batch.source.clone());
         for (name, s) in &builds {
             t.series.push(name, batch.at, s);
             let tot = t.totals.entry(name.clone()).or_default();
