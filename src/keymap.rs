@@ -51,6 +51,8 @@ pub struct Binding {
     pub keys: Vec<KeyCombo>,
     /// Help text.
     pub help: &'static str,
+    /// One word for the footer.
+    pub hint: &'static str,
     /// Writes to a router: shown as disabled in read-only mode.
     pub dangerous: bool,
     /// Shown in the footer (the rest only in `?`).
@@ -179,6 +181,7 @@ impl Default for Keymap {
             name,
             keys: keys.iter().map(|s| k(s)).collect(),
             help,
+            hint: name,
             dangerous,
             footer,
         };

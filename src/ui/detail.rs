@@ -344,12 +344,9 @@ fn events(app: &App, t: &Tracked, theme: &Theme, height: usize) -> Paragraph<'st
 pub fn render(app: &App, t: &Tracked, theme: &Theme, frame: &mut Frame, area: Rect) {
     let why_h = 3u16;
     let avail = area.height.saturating_sub(5 + why_h);
-    let wide = area.width >= 120;
-    let charts_h = if wide {
-        (avail * 3 / 5).max(6)
-    } else {
-        (avail * 3 / 4).max(9)
-    };
+    // Side by side when there is width to spare or too little height to stack three.
+    let wide = area.width >= 120 || area.height < 30;
+    let charts_h = (avail * 7 / 10).max(9);
     let [head, legend_area, charts_area, why_area, events_area] = Layout::vertical([
         Constraint::Length(5),
         Constraint::Length(1),

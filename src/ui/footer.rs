@@ -76,7 +76,12 @@ pub fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 } else {
                     key
                 };
-                pair(&mut spans, k, b.help.trim_end_matches(" (confirm)"), style);
+                let hint = if b.action == Action::SetWeight {
+                    "weight"
+                } else {
+                    b.hint
+                };
+                pair(&mut spans, k, hint, style);
             }
             if app.ui.detail {
                 pair(

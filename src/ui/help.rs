@@ -37,7 +37,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        "In a dialog: y confirms, n or esc cancels. Every write is audited.",
+        "Dialogs: y confirms, n or esc cancels. Writes are audited.",
         theme.dim(),
     )));
     lines.push(Line::from(Span::styled(

@@ -21,13 +21,13 @@ pub fn weight_bar(canary: Weight, theme: &Theme) -> Line<'static> {
         Span::styled("▒".repeat(BAR - c), Style::default().fg(theme.stable)),
         Span::styled("█".repeat(c), Style::default().fg(theme.canary)),
         Span::styled(
-            format!(" {:>3}", format!("{canary}")),
+            format!("{:>5}", format!("{canary}")),
             Style::default().fg(theme.canary),
         ),
     ])
 }
 
-fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme) -> Row<'a> {
+fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, wide: bool) -> Row<'a> {
     let r = &t.rollout;
     let sample = |role: Role| {
         r.builds
@@ -60,7 +60,7 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme) -> Row<'a> {
         .step
         .map(|(i, n)| format!("{i}/{n}"))
         .unwrap_or_else(|| "—".into());
-    let stale = if app.is_stale(&t.source) {
+    let age = if app.is_stale(&t.source) {
         let a = app
             .source_age(&t.source)
             .map(text::short)
@@ -72,28 +72,26 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme) -> Row<'a> {
                 .add_modifier(Modifier::BOLD),
         )
     } else {
-        Span::raw("")
+        Span::styled(text::age(app.now, t.last_change), theme.dim())
     };
     let pending = if t.pending.is_some() { "⟳ " } else { "" };
-    Row::new(vec![
-        Cell::from(format!("{pending}{}", r.key)),
-        Cell::from(r.owner.to_string()).style(theme.dim()),
-        Cell::from(r.phase.label().to_string()).style(
-            Style::default()
-                .fg(theme.phase(&r.phase))
-                .add_modifier(Modifier::BOLD),
-        ),
+    let mut cells = vec![Cell::from(format!("{pending}{}", r.key))];
+    if wide {
+        cells.push(Cell::from(r.owner.to_string()).style(theme.dim()));
+    }
+    let phase = Style::default()
+        .fg(theme.phase(&r.phase))
+        .add_modifier(Modifier::BOLD);
+    let p99_style = Style::default().fg(if slow { theme.error } else { theme.fg });
+    cells.extend([
+        Cell::from(r.phase.label().to_string()).style(phase),
         Cell::from(weight_bar(r.canary_weight(), theme)),
         Cell::from(err),
-        Cell::from(text::ms(p99)).style(Style::default().fg(if slow {
-            theme.error
-        } else {
-            theme.fg
-        })),
+        Cell::from(text::ms(p99)).style(p99_style),
         Cell::from(step),
-        Cell::from(text::age(app.now, t.last_change)).style(theme.dim()),
-        Cell::from(Line::from(stale)),
-    ])
+        Cell::from(Line::from(age)),
+    ]);
+    Row::new(cells)
 }
 
 /// Draws the table (only the rows that fit are built, so 1,000 rollouts cost one screen).
@@ -125,6 +123,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         return;
     }
     let height = area.height.saturating_sub(3) as usize;
+    let wide = area.width >= 110;
     let sel = app
         .ui
         .selected
@@ -136,31 +135,24 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .skip(offset)
         .take(height.max(1))
         .filter_map(|k| app.rollouts.get(k))
-        .map(|t| row(app, t, theme))
+        .map(|t| row(app, t, theme, wide))
         .collect();
-    let header = Row::new([
-        "ROLLOUT",
-        "OWNER",
-        "PHASE",
-        "STABLE|CANARY",
-        "ERR C/S",
-        "P99",
-        "STEP",
-        "AGE",
-        "",
-    ])
-    .style(theme.dim().add_modifier(Modifier::BOLD));
-    let widths = [
-        Constraint::Fill(3),
-        Constraint::Length(9),
-        Constraint::Length(12),
+    let mut titles = vec!["ROLLOUT"];
+    let mut widths = vec![Constraint::Min(14)];
+    if wide {
+        titles.push("OWNER");
+        widths.push(Constraint::Length(9));
+    }
+    titles.extend(["PHASE", "STABLE|CANARY", "ERR C/S", "P99", "STEP", "AGE"]);
+    widths.extend([
+        Constraint::Length(11),
         Constraint::Length(BAR as u16 + 5),
-        Constraint::Length(12),
+        Constraint::Length(11),
         Constraint::Length(6),
         Constraint::Length(5),
-        Constraint::Length(4),
         Constraint::Length(9),
-    ];
+    ]);
+    let header = Row::new(titles).style(theme.dim().add_modifier(Modifier::BOLD));
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
