@@ -61,6 +61,45 @@ pub enum Commands {
     Haproxy(HaproxyArgs),
     /// Drive a canary on a Consul service-splitter (CAS writes through the config API).
     Consul(ConsulArgs),
+    /// Watch and steer the rollouts on a Kubernetes cluster: Argo Rollouts, Flagger Canaries,
+    /// and weighted Istio VirtualServices, Gateway API HTTPRoutes and SMI TrafficSplits.
+    Kube(KubeArgs),
+}
+
+/// `aviary kube`.
+#[derive(Debug, Args, Clone)]
+pub struct KubeArgs {
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespace to watch (default: the context's namespace).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Watch every namespace.
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// Prometheus base URL for per-build traffic, errors and latency.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// The mesh or ingress whose metrics to query; also Flagger's provider when a Canary
+    /// names none.
+    #[arg(long, value_enum, default_value_t)]
+    pub mesh: crate::metrics::templates::DataPlane,
+    /// Flagger loadtester base URL: advance and abort open its gates (`/gate/open`,
+    /// `/rollback/open`).
+    #[arg(long, value_name = "URL")]
+    pub flagger_loadtester: Option<String>,
+    /// Let aviary's autopilot step raw routers (VirtualService, HTTPRoute, TrafficSplit with no
+    /// controller) with the plan flags. Off by default: aviary never writes to a cluster on
+    /// its own unless asked.
+    #[arg(long)]
+    pub autopilot: bool,
+    /// The plan for `--autopilot`.
+    #[command(flatten)]
+    pub plan: PlanArgs,
 }
 
 /// `aviary simulate`.

@@ -28,5 +28,6 @@ fn main() -> Result<()> {
         Commands::Simulate(args) => Ok(aviary::simulate::main(&args)?),
         Commands::Haproxy(args) => rt.block_on(aviary::run::haproxy(args, cli.global, plan)),
         Commands::Consul(args) => rt.block_on(aviary::run::consul(args, cli.global, plan)),
+        Commands::Kube(args) => rt.block_on(aviary::run::kube(args, cli.global, plan)),
     }
 }

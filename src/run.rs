@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+mod kube;
 mod offcluster;
+pub use kube::kube;
 pub use offcluster::{consul, consul_session, haproxy, haproxy_session};
 
 /// Where the audit log goes: `--audit-log`, else `<data dir>/audit.jsonl`.

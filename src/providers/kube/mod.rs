@@ -1,8 +1,160 @@
 //! Kubernetes: Argo Rollouts, Flagger Canaries, Istio VirtualServices, Gateway API HTTPRoutes
 //! and SMI TrafficSplits, watched and steered through the API server like kubectl would.
+//!
+//! One provider task discovers which kinds are installed, asks RBAC what the user may do,
+//! runs one `kube::runtime::watcher` per kind (with backoff) and converts objects into domain
+//! rollouts inside the task; the app only ever receives converted copies (STYLE §4). The
+//! [`router::KubeRouter`] shares the provider's catalog so writes are built from the freshest
+//! objects.
 
 pub mod access;
 pub mod catalog;
+pub mod events;
 pub mod kinds;
+pub mod metrics;
 pub mod patch;
+pub mod router;
 pub mod split;
+pub mod watch;
+
+use catalog::{Catalog, Options};
+use kinds::Kind;
+use kube::Client;
+use kube::api::DynamicObject;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::discovery::ApiResource;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// How to reach the cluster and what to watch, from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Connect {
+    /// `--kubeconfig` (else `$KUBECONFIG` or `~/.kube/config`, or in-cluster config).
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context` (else the current context).
+    pub context: Option<String>,
+    /// `-n` (else the context's namespace).
+    pub namespace: Option<String>,
+    /// `-A`: every namespace.
+    pub all_namespaces: bool,
+}
+
+/// A connected client and the namespace scope to watch (`None` = all namespaces).
+pub struct Connection {
+    /// The client.
+    pub client: Client,
+    /// Scope.
+    pub namespace: Option<String>,
+    /// The API server URL, for the status line.
+    pub url: String,
+}
+
+/// Loads the kubeconfig like kubectl and builds a client. Local only: nothing is sent to the
+/// server yet, so the first frame never waits for the network.
+pub async fn connect(c: &Connect) -> Result<Connection, String> {
+    let opts = KubeConfigOptions {
+        context: c.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let config = match &c.kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path)
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &opts)
+                .await
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
+        }
+        None if c.context.is_some() => kube::Config::from_kubeconfig(&opts)
+            .await
+            .map_err(|e| format!("kubeconfig: {e}"))?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| format!("no cluster configuration found ({e}); pass --kubeconfig"))?,
+    };
+    let namespace = if c.all_namespaces {
+        None
+    } else {
+        Some(
+            c.namespace
+                .clone()
+                .unwrap_or_else(|| config.default_namespace.clone()),
+        )
+    };
+    let url = config.cluster_url.to_string();
+    crate::install_crypto_provider();
+    let client = Client::try_from(config).map_err(|e| format!("cluster client: {e}"))?;
+    Ok(Connection {
+        client,
+        namespace,
+        url,
+    })
+}
+
+/// State shared by the provider task and the router.
+pub struct Shared {
+    /// The client.
+    pub client: Client,
+    /// Every watched object.
+    pub catalog: Mutex<Catalog>,
+    /// Kinds found by discovery, at their served version.
+    pub resources: Mutex<BTreeMap<Kind, ApiResource>>,
+    /// Woken when the router stored a newer object (so the provider re-emits).
+    pub changed: Notify,
+    /// `--flagger-loadtester URL`.
+    pub loadtester: Option<String>,
+    /// For gate calls.
+    pub http: reqwest::Client,
+    /// Who acts, for Kubernetes Events.
+    pub actor: String,
+}
+
+impl Shared {
+    /// Shared state for `client`.
+    pub fn new(client: Client, opts: Options, loadtester: Option<String>, actor: String) -> Self {
+        crate::install_crypto_provider();
+        Shared {
+            client,
+            catalog: Mutex::new(Catalog::new(opts, access::Access::all())),
+            resources: Mutex::new(BTreeMap::new()),
+            changed: Notify::new(),
+            loadtester,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            actor,
+        }
+    }
+
+    /// The API resource of a kind: as discovered, else its default version.
+    pub fn resource(&self, kind: Kind) -> ApiResource {
+        self.resources
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&kind).cloned())
+            .unwrap_or_else(|| kind.api_resource(kind.default_version()))
+    }
+
+    /// Stores a newer copy of an object and tells the provider to re-emit.
+    pub fn store(&self, kind: Kind, obj: DynamicObject) {
+        if let Ok(mut c) = self.catalog.lock() {
+            c.apply(kind, obj);
+        }
+        self.changed.notify_one();
+    }
+}
+
+/// Flagger's provider name for a `--mesh` choice (used when a Canary names none).
+pub fn flagger_provider(mesh: crate::metrics::templates::DataPlane) -> &'static str {
+    use crate::metrics::templates::DataPlane;
+    match mesh {
+        DataPlane::Istio | DataPlane::Custom => "istio",
+        DataPlane::Linkerd => "linkerd",
+        DataPlane::Envoy => "appmesh",
+        DataPlane::Nginx => "nginx",
+        DataPlane::Haproxy => "haproxy",
+        DataPlane::Consul => "consul",
+    }
+}

@@ -1,0 +1,311 @@
+//! The provider task: discovery, RBAC review, one watcher per kind (with backoff), and the loop
+//! that turns watch events into `ProviderEvent`s. A watch error (410 Gone, 403, connection
+//! lost) marks that kind's source stale and the watcher restarts; nothing blocks the app.
+
+use super::Shared;
+use super::access;
+use super::kinds::Kind;
+use crate::domain::{Rollout, RolloutKey};
+use crate::metrics::SourceId;
+use crate::msg::{Msg, ProviderEvent};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::discovery::{ApiResource, Discovery};
+use kube::runtime::{WatchStreamExt, watcher};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The status line's source.
+pub fn source() -> SourceId {
+    SourceId("kube".into())
+}
+
+enum Internal {
+    Event(Kind, Box<watcher::Event<DynamicObject>>),
+    Error(Kind, String),
+}
+
+/// Asks which of the five kinds the server serves, at which version.
+pub async fn discover(client: &kube::Client) -> Result<BTreeMap<Kind, ApiResource>, String> {
+    let groups: Vec<&str> = Kind::ALL.iter().map(|k| k.group()).collect();
+    let d = Discovery::new(client.clone())
+        .filter(&groups)
+        .run()
+        .await
+        .map_err(|e| format!("API discovery failed: {e}"))?;
+    let mut out = BTreeMap::new();
+    for k in Kind::ALL {
+        if let Some(g) = d.get(k.group())
+            && let Some((ar, _caps)) = g.recommended_kind(k.name())
+        {
+            out.insert(k, ar);
+        }
+    }
+    Ok(out)
+}
+
+async fn send(tx: &mpsc::Sender<Msg>, ev: ProviderEvent) -> bool {
+    tx.send(Msg::Provider(ev)).await.is_ok()
+}
+
+async fn info(tx: &mpsc::Sender<Msg>, message: String) {
+    let _ = send(
+        tx,
+        ProviderEvent::Info {
+            source: source(),
+            message,
+        },
+    )
+    .await;
+}
+
+/// Runs the provider until `cancel`: discovery (retried until it answers), RBAC review,
+/// watchers, then the event loop.
+pub async fn run(
+    shared: Arc<Shared>,
+    namespace: Option<String>,
+    url: String,
+    metrics: Option<super::metrics::Targets>,
+    tx: mpsc::Sender<Msg>,
+    cancel: CancellationToken,
+) {
+    let scope = namespace
+        .as_deref()
+        .map(|n| format!("namespace {n}"))
+        .unwrap_or_else(|| "all namespaces".into());
+    info(&tx, format!("connecting to {url} ({scope})…")).await;
+    let mut delay = Duration::from_millis(500);
+    let found = loop {
+        match discover(&shared.client).await {
+            Ok(f) => break f,
+            Err(e) => {
+                let _ = tx
+                    .send(Msg::SourceError {
+                        source: source(),
+                        error: format!("{e}; retrying in {}s", delay.as_secs_f64()),
+                    })
+                    .await;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    let kinds: Vec<Kind> = found.keys().copied().collect();
+    let missing: Vec<&str> = Kind::ALL
+        .iter()
+        .filter(|k| !found.contains_key(k))
+        .map(|k| k.name())
+        .collect();
+    let access = access::review(&shared.client, namespace.as_deref(), &kinds).await;
+    if let Ok(mut c) = shared.catalog.lock() {
+        c.access = access;
+    }
+    if let Ok(mut r) = shared.resources.lock() {
+        r.extend(found.clone());
+    }
+    let found_txt: Vec<String> = found
+        .values()
+        .map(|ar| format!("{} ({})", ar.kind, ar.api_version))
+        .collect();
+    info(
+        &tx,
+        format!(
+            "{url} {scope}: found {}{}",
+            if found_txt.is_empty() {
+                "none of the rollout kinds".to_string()
+            } else {
+                found_txt.join(", ")
+            },
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!("; not installed: {}", missing.join(", "))
+            }
+        ),
+    )
+    .await;
+    let (itx, irx) = mpsc::channel(256);
+    for (kind, ar) in found {
+        let api: Api<DynamicObject> = match &namespace {
+            Some(ns) => Api::namespaced_with(shared.client.clone(), ns, &ar),
+            None => Api::all_with(shared.client.clone(), &ar),
+        };
+        tokio::spawn(watch_kind(kind, api, itx.clone(), cancel.clone()));
+    }
+    drop(itx);
+    aggregate(shared, irx, metrics, tx, cancel).await;
+}
+
+async fn watch_kind(
+    kind: Kind,
+    api: Api<DynamicObject>,
+    tx: mpsc::Sender<Internal>,
+    cancel: CancellationToken,
+) {
+    let mut stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    loop {
+        let item = tokio::select! {
+            _ = cancel.cancelled() => return,
+            item = stream.next() => item,
+        };
+        let msg = match item {
+            None => return,
+            Some(Ok(ev)) => Internal::Event(kind, Box::new(ev)),
+            Some(Err(e)) => Internal::Error(kind, format!("{kind} watch: {e} (restarting)")),
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// What has been sent per kind, to send only differences.
+#[derive(Default)]
+struct Sent {
+    per_kind: BTreeMap<Kind, BTreeMap<RolloutKey, Rollout>>,
+}
+
+async fn emit(
+    snapshot: BTreeMap<Kind, Vec<Rollout>>,
+    listed: &BTreeSet<Kind>,
+    sent: &mut Sent,
+    force: &BTreeSet<Kind>,
+    tx: &mpsc::Sender<Msg>,
+) -> bool {
+    for (kind, rollouts) in snapshot {
+        if !listed.contains(&kind) {
+            continue;
+        }
+        let now: BTreeMap<RolloutKey, Rollout> =
+            rollouts.into_iter().map(|r| (r.key.clone(), r)).collect();
+        let before = sent.per_kind.entry(kind).or_default();
+        if force.contains(&kind) {
+            let ok = send(
+                tx,
+                ProviderEvent::Restarted {
+                    source: kind.source(),
+                    rollouts: now.values().cloned().collect(),
+                },
+            )
+            .await;
+            if !ok {
+                return false;
+            }
+        } else {
+            for (k, r) in &now {
+                if before.get(k) != Some(r) {
+                    let ok = send(
+                        tx,
+                        ProviderEvent::Upsert {
+                            source: kind.source(),
+                            rollout: Box::new(r.clone()),
+                        },
+                    )
+                    .await;
+                    if !ok {
+                        return false;
+                    }
+                }
+            }
+            for k in before.keys().filter(|k| !now.contains_key(*k)) {
+                let ok = send(
+                    tx,
+                    ProviderEvent::Delete {
+                        source: kind.source(),
+                        key: k.clone(),
+                    },
+                )
+                .await;
+                if !ok {
+                    return false;
+                }
+            }
+        }
+        *before = now;
+    }
+    true
+}
+
+/// How often healthy watchers confirm they are alive (keeps their source from going stale
+/// while nothing changes on the cluster).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+async fn aggregate(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Internal>,
+    metrics: Option<super::metrics::Targets>,
+    tx: mpsc::Sender<Msg>,
+    cancel: CancellationToken,
+) {
+    let mut buffers: BTreeMap<Kind, Vec<DynamicObject>> = BTreeMap::new();
+    let mut listed: BTreeSet<Kind> = BTreeSet::new();
+    let mut healthy: BTreeSet<Kind> = BTreeSet::new();
+    let mut sent = Sent::default();
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let mut force = BTreeSet::new();
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = shared.changed.notified() => {}
+            _ = beat.tick() => {
+                force = healthy.clone();
+            }
+            msg = rx.recv() => {
+                let Some(msg) = msg else { return };
+                match msg {
+                    Internal::Error(kind, e) => {
+                        healthy.remove(&kind);
+                        let _ = tx.send(Msg::SourceError { source: kind.source(), error: e }).await;
+                        continue;
+                    }
+                    Internal::Event(kind, ev) => {
+                        if healthy.insert(kind) {
+                            force.insert(kind);
+                        }
+                        let Ok(mut cat) = shared.catalog.lock() else { return };
+                        match *ev {
+                            watcher::Event::Init => {
+                                buffers.insert(kind, Vec::new());
+                            }
+                            watcher::Event::InitApply(o) => {
+                                buffers.entry(kind).or_default().push(o);
+                            }
+                            watcher::Event::InitDone => {
+                                cat.replace_all(kind, buffers.remove(&kind).unwrap_or_default());
+                                listed.insert(kind);
+                                force.insert(kind);
+                            }
+                            watcher::Event::Apply(o) => cat.apply(kind, o),
+                            watcher::Event::Delete(o) => cat.delete(kind, &o),
+                        }
+                    }
+                }
+            }
+        }
+        // Claims cross kinds: until every kind has listed once, raw routers may still be
+        // claimed by a controller not yet seen, so nothing is emitted before that.
+        if listed.len() < shared.resources.lock().map(|r| r.len()).unwrap_or(0) {
+            continue;
+        }
+        let snapshot = match shared.catalog.lock() {
+            Ok(c) => c.rollouts(),
+            Err(_) => return,
+        };
+        if let Some(m) = &metrics {
+            let all: Vec<Rollout> = snapshot.values().flatten().cloned().collect();
+            m.update(&all);
+        }
+        if !emit(snapshot, &listed, &mut sent, &force, &tx).await {
+            return;
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! `aviary kube`: the cluster world (Argo Rollouts, Flagger, Istio, Gateway API, SMI).
+
+use super::audit_path;
+use crate::app::App;
+use crate::audit::AuditLog;
+use crate::cli::{GlobalArgs, KubeArgs};
+use crate::domain::Plan;
+use crate::session::{Session, actor};
+use color_eyre::eyre::{Result, WrapErr};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// `aviary kube`: connects like kubectl (local config only, so the first frame does not wait
+/// for the API server), then watches and steers the cluster's rollouts.
+pub async fn kube(args: KubeArgs, global: GlobalArgs, base_plan: Plan) -> Result<()> {
+    use crate::providers::kube as k;
+    let plan = args
+        .plan
+        .resolve(&base_plan)
+        .wrap_err("invalid plan flags")?;
+    let conn = k::connect(&k::Connect {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+        all_namespaces: args.all_namespaces,
+    })
+    .await
+    .map_err(|e| color_eyre::eyre::eyre!(e))?;
+    let audit = Arc::new(AuditLog::open(&audit_path(&global))?);
+    let mut app = App::new(SystemTime::now(), plan);
+    app.read_only = global.read_only;
+    app.judge = args.plan.judge.judge();
+    let mut session = Session::new(app, audit, actor());
+    if let Some(url) = &global.event_webhook {
+        session
+            .executor
+            .set_webhook(crate::change_event::Webhook::new(url.clone()));
+    }
+    let opts = k::catalog::Options {
+        raw_owner: if args.autopilot {
+            crate::domain::Owner::Autopilot
+        } else {
+            crate::domain::Owner::Manual
+        },
+        default_mesh: k::flagger_provider(args.mesh).into(),
+        loadtester: args.flagger_loadtester.is_some(),
+    };
+    let shared = Arc::new(k::Shared::new(
+        conn.client.clone(),
+        opts,
+        args.flagger_loadtester.clone(),
+        actor(),
+    ));
+    for kind in k::kinds::Kind::ALL {
+        session.add_router(
+            kind.provider(),
+            Arc::new(k::router::KubeRouter(shared.clone())),
+        );
+    }
+    let metrics = k::metrics::start(&args, &session).await?;
+    tokio::spawn(k::watch::run(
+        shared,
+        conn.namespace.clone(),
+        conn.url.clone(),
+        metrics,
+        session.tx.clone(),
+        session.cancel.clone(),
+    ));
+    super::frontend(session, &global).await
+}
