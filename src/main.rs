@@ -6,10 +6,27 @@
 use aviary::cli::{Cli, Commands};
 use clap::Parser;
 use color_eyre::eyre::Result;
+use std::process::ExitCode;
 
-fn main() -> Result<()> {
-    color_eyre::install()?;
+fn main() -> ExitCode {
+    // color-eyre's panic hook goes in first; ratatui adds its restore hook on top when the
+    // TUI starts, so a panic restores the terminal before the report is printed.
+    if let Err(e) = color_eyre::install() {
+        eprintln!("aviary: {e}");
+    }
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Errors that reach here are about the user's input or environment (a config
+            // typo, an unreachable router): the cause chain says it; a backtrace would not.
+            eprintln!("aviary: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     // Config, theme and keys are read and checked before anything else, so a typo ends
     // here with the file and line named, the terminal untouched.
     let settings = aviary::settings::Settings::load(&cli.global)?;

@@ -1,0 +1,194 @@
+//! End to end in a real terminal: the real binary runs the demo inside tmux (a real terminal
+//! emulator, on a private `-L` socket), keys are sent as a person would type them, and the
+//! screen is read back. Every wait has a deadline and a timeout prints the screen.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str) -> Tmux {
+        let socket = format!("aviary-e2e-{}", std::process::id());
+        let t = Tmux { socket };
+        // A plain shell, so we can check the prompt works after aviary exits.
+        t.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "120",
+            "-y",
+            "36",
+            "bash --norc --noprofile",
+        ]);
+        t.run(&["send-keys", "-t", "e2e", "-l", cmd]);
+        t.run(&["send-keys", "-t", "e2e", "Enter"]);
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("tmux must be installed (apt-get install tmux; .ci/run does it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "e2e"])
+    }
+
+    fn keys(&self, k: &str) {
+        self.run(&["send-keys", "-t", "e2e", k]);
+    }
+
+    /// Polls the screen until `pred` holds; on timeout fails with the whole screen.
+    fn wait<T>(&self, what: &str, secs: u64, pred: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if let Some(v) = pred(&s) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {secs}s waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+/// The canary weight shown in the detail header (`build 4 canary v1.1.0 20%`).
+fn canary_weight(screen: &str) -> Option<u32> {
+    let i = screen.find("canary v1.1.0 ")?;
+    let rest = &screen[i + "canary v1.1.0 ".len()..];
+    rest.split('%').next()?.trim().parse().ok()
+}
+
+fn router_addr(screen: &str) -> Option<String> {
+    let i = screen.find("router http://")?;
+    let rest = &screen[i + "router http://".len()..];
+    let addr: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect();
+    addr.contains(':').then_some(addr)
+}
+
+fn build_of(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the demo router");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    resp.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-aviary-build:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no x-aviary-build header in {resp}"))
+}
+
+#[test]
+fn pause_advance_abort_and_quit_in_a_real_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let cmd = format!(
+        "XDG_CONFIG_HOME={} {} demo --scenario healthy --interval 2s --seed 7 --fps 20 --audit-log {}",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_aviary"),
+        audit.display()
+    );
+    let tmux = Tmux::start(&cmd);
+    let addr = tmux.wait("the router address in the header", 20, router_addr);
+
+    // The autopilot takes its first step; then `p` holds the weight across two intervals.
+    let w = tmux.wait("the first autopilot step", 20, |s| {
+        canary_weight(s).filter(|w| *w >= 10)
+    });
+    tmux.keys("p");
+    tmux.wait("the Paused phase", 10, |s| {
+        s.contains("Paused").then_some(())
+    });
+    let held = canary_weight(&tmux.screen()).expect("weight");
+    assert!(held >= w);
+    std::thread::sleep(Duration::from_millis(4_500)); // two 2 s intervals, deliberately
+    let s = tmux.screen();
+    assert_eq!(
+        canary_weight(&s),
+        Some(held),
+        "weight moved while paused:\n{s}"
+    );
+
+    // `n` advances exactly one step (10 points), and nothing more while paused.
+    tmux.keys("n");
+    let next = tmux.wait("one step forward", 10, |s| {
+        canary_weight(s).filter(|w| *w != held)
+    });
+    assert_eq!(next, held + 10, "n must advance exactly one step");
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert_eq!(canary_weight(&tmux.screen()), Some(next));
+
+    // `A` opens the confirm dialog; `y` sends everything back to build 1.
+    tmux.keys("A");
+    tmux.wait("the confirm dialog", 10, |s| {
+        s.contains("Confirm abort").then_some(())
+    });
+    let s = tmux.screen();
+    assert!(
+        s.contains(&format!("{next}% → 0%")),
+        "dialog must name the weights:\n{s}"
+    );
+    tmux.keys("y");
+    tmux.wait("canary at 0%", 10, |s| {
+        (canary_weight(s) == Some(0) && !s.contains("Confirm abort")).then_some(())
+    });
+    for i in 0..100 {
+        assert_eq!(
+            build_of(&addr),
+            "1",
+            "request {i} after abort reached the canary"
+        );
+    }
+    let log = std::fs::read_to_string(&audit).expect("audit log");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"action\":\"abort\"") && l.contains("\"result\":\"ok\"")),
+        "{log}"
+    );
+
+    // `q` exits and the shell works again (terminal restored).
+    tmux.keys("q");
+    tmux.wait("aviary to exit", 10, |s| {
+        (!s.contains("router http://")).then_some(())
+    });
+    tmux.run(&["send-keys", "-t", "e2e", "-l", "echo prompt-$((40+2))"]);
+    tmux.keys("Enter");
+    tmux.wait("a working shell prompt", 10, |s| {
+        s.contains("prompt-42").then_some(())
+    });
+}
