@@ -272,6 +272,14 @@ impl App {
         self.ui.selected.as_ref().and_then(|k| self.rollouts.get(k))
     }
 
+    /// The source that makes this rollout's data stale, if any: its provider, or the
+    /// metrics source its autopilot judges (a dead Prometheus behind a live router).
+    pub fn stale_source<'a>(&self, t: &'a Tracked) -> Option<&'a SourceId> {
+        std::iter::once(&t.source)
+            .chain(t.metrics_source.as_ref())
+            .find(|s| self.is_stale(s))
+    }
+
     /// Rollouts sorted "needs a human first", then by key.
     pub fn sorted_keys(&self) -> Vec<RolloutKey> {
         let mut v: Vec<&Tracked> = self.rollouts.values().collect();

@@ -12,6 +12,22 @@ use clap::Parser;
 use std::time::Duration;
 use support::servers::*;
 
+/// The overview as the TUI draws it at 120×36, as text.
+fn render(app: &aviary::app::App) -> String {
+    let theme = aviary::theme::load("dark", None).unwrap();
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 36)).unwrap();
+    term.draw(|f| aviary::ui::render(app, &theme, f)).unwrap();
+    let buf = term.backend().buffer().clone();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stopped_prometheus_turns_stale_within_two_refreshes_and_the_autopilot_holds() {
     if !have("haproxy") || !have("prometheus") {
@@ -85,6 +101,17 @@ async fn stopped_prometheus_turns_stale_within_two_refreshes_and_the_autopilot_h
     );
     let why = session.app.sources[&source].last_error.clone().unwrap();
     assert!(why.contains("unreachable"), "{why}");
+    // The rollout's own row says so, though its router (HAProxy) still answers.
+    assert_eq!(
+        session.app.stale_source(&session.app.rollouts[&key]),
+        Some(&source)
+    );
+    let screen = render(&session.app);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("haproxy:be"))
+        .unwrap_or_else(|| panic!("no row for haproxy:be in\n{screen}"));
+    assert!(row.contains("stale"), "{row}\n{screen}");
 
     // From the moment the source is stale the autopilot holds, for several intervals: no
     // write, the weight stays, the why says so.

@@ -74,7 +74,7 @@ fn header(app: &App, t: &Tracked, theme: &Theme) -> Paragraph<'static> {
     } else {
         format!(" ({})", r.phase_text)
     };
-    let stale = if app.is_stale(&t.source) {
+    let stale = if app.stale_source(t).is_some() {
         Span::styled(
             "  stale",
             Style::default()

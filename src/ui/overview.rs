@@ -60,9 +60,9 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, wide: bool) -> Row<'a> {
         .step
         .map(|(i, n)| format!("{i}/{n}"))
         .unwrap_or_else(|| "—".into());
-    let age = if app.is_stale(&t.source) {
+    let age = if let Some(src) = app.stale_source(t) {
         let a = app
-            .source_age(&t.source)
+            .source_age(src)
             .map(text::short)
             .unwrap_or_else(|| "—".into());
         Span::styled(
