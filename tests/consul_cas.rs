@@ -535,3 +535,26 @@ async fn a_consul_write_posts_a_change_event() {
     assert_eq!(fake.weights(), vec![70.0, 30.0]);
     session.cancel.cancel();
 }
+
+/// The documented "two different services" splitter: builds are the services, and the
+/// metrics target names each destination service with no subset.
+#[tokio::test]
+async fn a_split_across_two_services_steps_the_second_service() {
+    let mut e = fixture("config-entries/service-splitter-two-services.json");
+    e["ModifyIndex"] = json!(40);
+    let fake = FakeConsul::start(e).await;
+    let (c, _rx) = connect(&fake, None).await;
+    assert_eq!(
+        (c.stable.as_str(), c.canary.as_str()),
+        ("web", "web-rewrite")
+    );
+    let t = c.target();
+    let labels: Vec<_> = t.builds.iter().map(|b| b.labels.clone()).collect();
+    assert_eq!(labels[1]["consul_destination_service"], "web-rewrite");
+    assert_eq!(labels[1]["consul_destination_service_subset"], "");
+    ConsulRouter(c).apply(&set(10.0, Some("40"))).await.unwrap();
+    assert_eq!(fake.weights(), vec![90.0, 10.0]);
+    let body = fake.puts()[0].body.clone().unwrap();
+    assert_eq!(body["Splits"][1]["Service"], "web-rewrite");
+    assert!(body["Splits"][0].get("Service").is_none());
+}

@@ -89,6 +89,25 @@ impl Splitter {
             .unwrap_or_default()
     }
 
+    /// `(build name, destination service, subset)` per split, for metrics labels: a split
+    /// to another service has no subset; a split with no `Service` goes to the entry's.
+    pub fn destinations(&self) -> Vec<(String, String, String)> {
+        let name = self.entry["Name"].as_str().unwrap_or_default();
+        let splits = self.entry["Splits"].as_array().cloned().unwrap_or_default();
+        self.splits()
+            .into_iter()
+            .zip(splits)
+            .map(|((build, _), s)| {
+                let svc = s["Service"]
+                    .as_str()
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or(name);
+                let sub = s["ServiceSubset"].as_str().unwrap_or_default();
+                (build, svc.to_string(), sub.to_string())
+            })
+            .collect()
+    }
+
     fn describe(&self) -> String {
         let parts: Vec<String> = self
             .splits()
@@ -228,6 +247,8 @@ pub struct Consul {
     pub tx: mpsc::Sender<Msg>,
     /// Source id for the provider.
     pub source: SourceId,
+    /// Build name → (destination service, subset), as read at startup, for metrics labels.
+    pub destinations: std::collections::BTreeMap<String, (String, String)>,
     // Held across a write and its announcement and across each refresh, so a read taken
     // before a write never arrives after that write's result.
     lock: tokio::sync::Mutex<()>,
@@ -312,6 +333,11 @@ impl Consul {
             stable,
             canary,
             tx,
+            destinations: sp
+                .destinations()
+                .into_iter()
+                .map(|(b, svc, sub)| (b, (svc, sub)))
+                .collect(),
             lock: tokio::sync::Mutex::new(()),
         };
         Ok((Arc::new(consul), sp))
@@ -322,15 +348,23 @@ impl Consul {
         RolloutKey::new(ProviderKind::Consul, &self.service)
     }
 
-    /// Metrics targets for the Consul template (Envoy stats tags).
+    /// Metrics targets for the Consul template (Envoy stats tags): each build's destination
+    /// service and subset (empty for a split to another service).
     pub fn target(&self) -> Target {
-        let b = |s: &str| BuildTarget {
-            name: s.to_string(),
-            labels: [
-                ("consul_destination_service".into(), self.service.clone()),
-                ("consul_destination_service_subset".into(), s.to_string()),
-            ]
-            .into(),
+        let b = |s: &str| {
+            let (svc, sub) = self
+                .destinations
+                .get(s)
+                .cloned()
+                .unwrap_or_else(|| (self.service.clone(), s.to_string()));
+            BuildTarget {
+                name: s.to_string(),
+                labels: [
+                    ("consul_destination_service".into(), svc),
+                    ("consul_destination_service_subset".into(), sub),
+                ]
+                .into(),
+            }
         };
         Target {
             key: self.key(),
@@ -547,6 +581,22 @@ mod tests {
         assert_eq!(
             sp.splits(),
             vec![("web".to_string(), 50.0), ("web-rewrite".to_string(), 50.0)]
+        );
+    }
+
+    #[test]
+    fn destinations_name_service_and_subset() {
+        let sp = Splitter {
+            entry: json!({"Name": "web", "Splits": [
+                {"Weight": 50, "ServiceSubset": "v1"}, {"Weight": 50, "Service": "web-rewrite"}]}),
+            index: 1,
+        };
+        assert_eq!(
+            sp.destinations(),
+            vec![
+                ("v1".into(), "web".into(), "v1".into()),
+                ("web-rewrite".into(), "web-rewrite".into(), String::new())
+            ]
         );
     }
 
