@@ -412,3 +412,105 @@ async fn a_bad_kubeconfig_is_a_clear_error() {
         run.stderr
     );
 }
+
+/// A stand-in Prometheus answering the Istio template's queries with growing counters for the
+/// two builds of the Argo fixture (selected by `destination_workload`, as the template groups).
+async fn fake_prometheus() -> String {
+    use axum::extract::Query;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let n = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new().route(
+        "/api/v1/query",
+        axum::routing::get(move |Query(q): Query<BTreeMap<String, String>>| {
+            let n = n.clone();
+            async move {
+                let query = q.get("query").cloned().unwrap_or_default();
+                let sample = |workload: &str, v: u64| {
+                    serde_json::json!({"metric": {"destination_workload": workload}, "value": [1.0, v.to_string()]})
+                };
+                let result = if query.contains("histogram_quantile") {
+                    vec![]
+                } else if query.contains("5..") {
+                    let k = n.load(Ordering::SeqCst);
+                    vec![sample("rollouts-demo-8566c77b97", k)]
+                } else if query.contains("istio_requests_total") {
+                    let k = n.fetch_add(1, Ordering::SeqCst) + 1;
+                    vec![
+                        sample("rollouts-demo-77f4f8ff97", 100 * k),
+                        sample("rollouts-demo-8566c77b97", 20 * k),
+                    ]
+                } else {
+                    vec![serde_json::json!({"metric": {}, "value": [1.0, "1"]})]
+                };
+                axum::Json(serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_build_traffic_comes_from_prometheus() {
+    let api = FakeApi::start().await;
+    api.insert(doc(
+        "argo-rollouts/objects/argo-cd-testdata/suspended_v1.0_pausedRollout.yaml",
+        "Rollout",
+    ));
+    let prom = fake_prometheus().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, api.kubeconfig("rollouts-demo")).unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let args = [
+        "--headless",
+        "--duration",
+        "5s",
+        "--audit-log",
+        audit.to_str().unwrap(),
+        "kube",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--prometheus",
+        &prom,
+        "--mesh",
+        "istio",
+    ];
+    let run = run_aviary(&args, || async {}).await;
+    assert!(run.status.success(), "{}", run.stderr);
+    let last = last_lines(&run.lines);
+    let b = &last["argo:rollouts-demo/rollouts-demo"]["builds"];
+    // 100 and 20 requests per refresh; 1 canary error per refresh. The first reading only
+    // sets the baseline, so totals are counted from the second on.
+    let stable = b["rollouts-demo-stable"]["requests"].as_u64().unwrap();
+    let canary = b["rollouts-demo-desired"]["requests"].as_u64().unwrap();
+    assert!(stable >= 200 && stable % 100 == 0, "{b:#}");
+    assert_eq!(canary * 5, stable, "{b:#}");
+    assert!(
+        b["rollouts-demo-desired"]["errors"].as_u64().unwrap() >= 2,
+        "{b:#}"
+    );
+    assert_eq!(b["rollouts-demo-stable"]["errors"], 0, "{b:#}");
+
+    // A Prometheus that does not answer stops aviary before it starts, naming the URL.
+    let dead = "http://127.0.0.1:9";
+    let run = run_aviary(
+        &[
+            "--headless",
+            "kube",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--prometheus",
+            dead,
+        ],
+        || async {},
+    )
+    .await;
+    assert!(!run.status.success());
+    assert!(run.stderr.contains(dead), "{}", run.stderr);
+}

@@ -5,6 +5,7 @@
 //! `status` subresource (Rollouts v0.10+ serve status as a subresource).
 
 use super::kube::access::{Access, Permission};
+use super::kube::fields::{Condition, lenient_list};
 use super::kube::kinds::{self, Kind, ObjRef};
 use super::kube::patch::{self, Step};
 use crate::domain::{
@@ -119,34 +120,6 @@ struct Weights {
 #[serde(default, rename_all = "camelCase")]
 struct WeightDest {
     weight: Option<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub(crate) struct Condition {
-    #[serde(rename = "type")]
-    pub(crate) type_: String,
-    pub(crate) status: String,
-    pub(crate) reason: Option<String>,
-    pub(crate) message: Option<String>,
-    pub(crate) last_transition_time: Option<String>,
-}
-
-/// Reads a list, treating anything else (`conditions: {}` in some captured objects) as empty,
-/// so one odd field never hides the whole rollout.
-pub(crate) fn lenient_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::de::DeserializeOwned,
-{
-    let v = Value::deserialize(d)?;
-    Ok(match v {
-        Value::Array(items) => items
-            .into_iter()
-            .filter_map(|i| serde_json::from_value(i).ok())
-            .collect(),
-        _ => Vec::new(),
-    })
 }
 
 /// What the converter and the patch builder both need to know about a Rollout.
@@ -462,8 +435,7 @@ pub fn rollout(obj: &DynamicObject, claims: &[ObjRef], access: &Access) -> Rollo
             r.phase = Phase::Unknown("unreadable".into());
             r.message = format!("aviary cannot read this Rollout: {e}");
             r.version = kinds::resource_version(obj);
-            r.capabilities = Capabilities::all();
-            for a in [
+            r.capabilities = [
                 ActionKind::Pause,
                 ActionKind::Resume,
                 ActionKind::Advance,
@@ -471,9 +443,11 @@ pub fn rollout(obj: &DynamicObject, claims: &[ObjRef], access: &Access) -> Rollo
                 ActionKind::Abort,
                 ActionKind::Retry,
                 ActionKind::SetWeight,
-            ] {
-                r.capabilities = r.capabilities.refuse(a, "aviary cannot read this Rollout");
-            }
+            ]
+            .into_iter()
+            .fold(Capabilities::all(), |c, a| {
+                c.refuse(a, "aviary cannot read this Rollout")
+            });
             return r;
         }
     };

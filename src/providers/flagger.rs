@@ -44,7 +44,7 @@ struct Analysis {
     threshold: Option<Value>,
     max_weight: Option<Value>,
     step_weight: Option<Value>,
-    #[serde(deserialize_with = "super::argo::lenient_list")]
+    #[serde(deserialize_with = "super::kube::fields::lenient_list")]
     step_weights: Vec<Value>,
     iterations: Option<Value>,
 }
@@ -56,8 +56,8 @@ struct Status {
     canary_weight: Option<Value>,
     failed_checks: Option<Value>,
     iterations: Option<Value>,
-    #[serde(deserialize_with = "super::argo::lenient_list")]
-    conditions: Vec<super::argo::Condition>,
+    #[serde(deserialize_with = "super::kube::fields::lenient_list")]
+    conditions: Vec<super::kube::fields::Condition>,
     last_transition_time: Option<String>,
 }
 

@@ -10,6 +10,7 @@
 pub mod access;
 pub mod catalog;
 pub mod events;
+pub mod fields;
 pub mod kinds;
 pub mod metrics;
 pub mod patch;
