@@ -489,7 +489,7 @@ async fn per_build_traffic_comes_from_prometheus() {
     // sets the baseline, so totals are counted from the second on.
     let stable = b["rollouts-demo-stable"]["requests"].as_u64().unwrap();
     let canary = b["rollouts-demo-desired"]["requests"].as_u64().unwrap();
-    assert!(stable >= 200 && stable % 100 == 0, "{b:#}");
+    assert!(stable >= 200 && stable.is_multiple_of(100), "{b:#}");
     assert_eq!(canary * 5, stable, "{b:#}");
     assert!(
         b["rollouts-demo-desired"]["errors"].as_u64().unwrap() >= 2,
