@@ -1,6 +1,8 @@
 //! Owning the terminal: enter raw mode and the alternate screen, and restore them on every
-//! way out, `?` and panics included. ratatui's `init` installs its restore-on-panic hook on
-//! top of color-eyre's (installed first in `main`), the order ratatui asks for.
+//! way out, `?` and panics included. The panic hook goes on top of color-eyre's (installed
+//! first in `main`), the order ratatui asks for, with one difference from `ratatui::init`'s:
+//! a panic on a worker thread (a provider task) is logged to the log pane and does not tear
+//! the terminal down under a still-running UI; that worker's source goes stale instead.
 
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use ratatui::DefaultTerminal;
@@ -15,9 +17,30 @@ pub struct TerminalGuard {
 impl TerminalGuard {
     /// Enters raw mode and the alternate screen.
     pub fn new() -> std::io::Result<Self> {
-        Ok(TerminalGuard {
-            terminal: ratatui::try_init()?,
-        })
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() == Some("main") {
+                let _ = ratatui::try_restore();
+                previous(info);
+            } else {
+                tracing::error!("a worker task panicked: {info}");
+            }
+        }));
+        crossterm::terminal::enable_raw_mode()?;
+        let started =
+            crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)
+                .and_then(|_| {
+                    ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(
+                        std::io::stdout(),
+                    ))
+                });
+        match started {
+            Ok(terminal) => Ok(TerminalGuard { terminal }),
+            Err(e) => {
+                let _ = ratatui::try_restore();
+                Err(e)
+            }
+        }
     }
 
     /// Draws one frame inside a synchronized update so the terminal never shows half a frame.
