@@ -238,7 +238,7 @@ pub fn decide(plan: &Plan, obs: &Observed<'_>, now: SystemTime) -> Decision {
             }
         }
         Verdict::Pass(evidence) => Decision::hold(format!(
-            "healthy so far, next check in {:.0}s: {evidence}",
+            "no verdict yet, next check in {:.0}s: {evidence}",
             (plan.interval - elapsed).as_secs_f64().ceil()
         )),
         Verdict::Inconclusive(why) if due => Decision::hold(format!("holding: {why}")),
@@ -391,7 +391,7 @@ mod tests {
         ap.observe(t(3), Some(&sample(100, 0)), Some(&sample(900, 1)));
         let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(3));
         assert_eq!(d.action, Move::Hold);
-        assert!(d.message.contains("healthy so far"), "{}", d.message);
+        assert!(d.message.contains("no verdict yet"), "{}", d.message);
         assert!(d.message.contains("canary errors 0/100"), "{}", d.message);
         let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(5));
         assert_eq!(d.action, Move::SetWeight(w(20)));
