@@ -94,16 +94,16 @@ async fn rolls_back_on_its_own(judge: &str, template: Option<&str>) {
     // HAProxy itself says the canary gets nothing now.
     assert!(rig.hp.cmd("get weight be/canary").starts_with("0 "));
     assert_eq!(rig.hp.weight("stable"), 256);
-    // The canary did get traffic before the rollback (the weight rose first).
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["weights"]["canary"].as_f64().unwrap_or(0.0) >= 20.0)
-    );
     // Every write was announced with its undo, the rollback last.
     let events = hook.events.lock().unwrap().clone();
     assert!(events.len() >= 2, "{events:?}");
     assert!(events.iter().all(|e| e["target"] == "haproxy:be"));
+    // The weight rose first (the canary got traffic), then came the rollback.
+    assert_eq!(
+        (&events[0]["action"], &events[0]["after"]),
+        (&"set_weight".into(), &20.0.into()),
+        "{events:?}"
+    );
     let last = events.last().unwrap();
     assert_eq!(
         (&last["action"], &last["origin"], &last["after"]),

@@ -59,12 +59,9 @@ async fn rolls_back_from_show_stat(judge: &str) {
         "{s}"
     );
     assert!(hp.cmd("get weight be/canary").starts_with("0 "));
-    // The per-second lines carry HAProxy's average response time as the typical latency.
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["builds"]["canary"]["requests"].as_u64() > Some(0))
-    );
+    // The canary really took traffic (and failed some of it) before the rollback; the stat
+    // judge may decide within a second of the first step, before a per-second line shows it.
+    assert!(s["canary_failed_requests"].as_u64() > Some(0), "{s}");
 }
 
 fn run_bin(args: &[&str]) -> std::process::Output {
