@@ -16,7 +16,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 /// Most seconds of history the charts show.
 pub const WINDOW_S: f64 = 180.0;
 /// Fewest seconds shown, so the first minute of a demo fills the chart instead of a sliver.
-pub const MIN_WINDOW_S: f64 = 60.0;
+pub const MIN_WINDOW_S: f64 = 30.0;
 
 /// The chart window for this rollout: its history so far, between the two bounds.
 fn window(app: &App, t: &Tracked) -> f64 {

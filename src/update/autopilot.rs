@@ -59,7 +59,9 @@ pub fn tick(app: &mut App) -> Vec<Effect> {
                     MarkerKind::CheckFailed,
                     format!("✗{}", ap.failed_checks),
                 );
-                t.event(now, Level::Warn, decision.message.clone());
+                if decision.action != Move::Rollback {
+                    t.event(now, Level::Warn, decision.message.clone());
+                }
             }
             Some(Check::Passed) => ap.reset_window(now),
             None => {}

@@ -319,10 +319,24 @@ pub fn write_done(app: &mut App, done: WriteDone) {
                 }
                 t.rollout.phase_text = t.rollout.phase.label().into();
             }
-            app.toast(
-                Level::Info,
-                format!("{what} done: {} canary {after}", done.target),
-            );
+            match (done.origin, done.command) {
+                (Origin::Operator, _) => app.toast(
+                    Level::Info,
+                    format!("{what} done on {}: canary {before} → {after}", done.target),
+                ),
+                (Origin::Autopilot, Command::Abort) => app.toast(
+                    Level::Error,
+                    format!(
+                        "autopilot rolled back {}: canary {before} → {after}",
+                        done.target
+                    ),
+                ),
+                (Origin::Autopilot, Command::Promote) => app.toast(
+                    Level::Info,
+                    format!("autopilot promoted {}: canary {after}", done.target),
+                ),
+                _ => {}
+            }
         }
         Err(e) => {
             let text = format!("{who} {what} failed on {}: {e}", done.target);
