@@ -28,6 +28,7 @@ struct World {
     router: KubeRouter,
     rx: mpsc::Receiver<Msg>,
     rollouts: BTreeMap<RolloutKey, Rollout>,
+    errors: Vec<(String, String)>,
     cancel: CancellationToken,
 }
 
@@ -75,6 +76,7 @@ async fn world(
         api,
         rx,
         rollouts: BTreeMap::new(),
+        errors: Vec::new(),
         cancel,
     };
     w.settle().await;
@@ -98,6 +100,9 @@ impl World {
                 continue;
             };
             let before = self.rollouts.clone();
+            if let Msg::SourceError { source, error } = &msg {
+                self.errors.push((source.to_string(), error.clone()));
+            }
             if let Msg::Provider(ev) = msg {
                 match ev {
                     ProviderEvent::Upsert { rollout, .. } => {
@@ -826,5 +831,79 @@ async fn kinds_not_installed_are_skipped_and_named() {
     assert!(
         found.contains("not installed: Canary, VirtualService, HTTPRoute, TrafficSplit"),
         "{found}"
+    );
+}
+
+#[tokio::test]
+async fn a_watch_error_marks_its_kind_stale_and_the_watch_recovers() {
+    let vs = doc(
+        "istio/examples/bookinfo-virtual-service-reviews-80-20.yaml",
+        "VirtualService",
+    );
+    let mut wd = world(vec![vs], Options::default(), false, |_| {}).await;
+    // History compacted and the connection dropped: the resumed watch gets 410 Expired.
+    wd.api.compact();
+    wd.api.drop_watches();
+    let source = Kind::VirtualService.source();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut error = None;
+    let mut recovered = false;
+    while tokio::time::Instant::now() < deadline && !recovered {
+        let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(200), wd.rx.recv()).await
+        else {
+            continue;
+        };
+        match msg {
+            Msg::SourceError {
+                source: s,
+                error: e,
+            } if s == source => error = Some(e),
+            Msg::Provider(ProviderEvent::Restarted { source: s, .. })
+                if s == source && error.is_some() =>
+            {
+                recovered = true;
+            }
+            _ => {}
+        }
+    }
+    let error = error.expect("a SourceError for the VirtualService watch");
+    assert!(
+        error.contains("410") || error.contains("too old resource version"),
+        "{error}"
+    );
+    assert!(error.contains("restarting"), "{error}");
+    assert!(recovered, "the watch did not come back");
+    // And it sees changes again.
+    wd.api.modify("virtualservices", "default", "reviews", |o| {
+        o["spec"]["http"][0]["route"][0]["weight"] = 50.into();
+        o["spec"]["http"][0]["route"][1]["weight"] = 50.into();
+    });
+    wd.settle().await;
+    assert_eq!(wd.rollout("istio:default/reviews").canary_weight(), w(50));
+}
+
+#[tokio::test]
+async fn a_kind_the_user_cannot_list_is_stale_and_the_others_still_show() {
+    let vs = doc(
+        "istio/examples/bookinfo-virtual-service-reviews-80-20.yaml",
+        "VirtualService",
+    );
+    let split = doc(
+        "smi/examples/spec-v1alpha4-trafficsplit-canary.no-apiversion.yaml",
+        "TrafficSplit",
+    );
+    let wd = world(vec![vs, split], Options::default(), false, |api| {
+        api.forbid_list("trafficsplits")
+    })
+    .await;
+    assert!(wd.rollouts.contains_key(&RolloutKey::namespaced(
+        aviary::domain::ProviderKind::Istio,
+        "default",
+        "reviews"
+    )));
+    assert!(
+        !wd.rollouts
+            .keys()
+            .any(|k| k.provider == aviary::domain::ProviderKind::Smi)
     );
 }

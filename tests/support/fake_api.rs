@@ -107,6 +107,7 @@ struct Inner {
     compacted_below: u64,
     installed: BTreeSet<&'static str>,
     denied: BTreeSet<(String, String, String)>,
+    forbidden_lists: BTreeSet<String>,
     requests: Vec<Recorded>,
     events: Vec<Value>,
     gates: Vec<(String, Value)>,
@@ -150,6 +151,7 @@ impl FakeApi {
             compacted_below: 0,
             installed: KINDS.iter().map(|k| k.kind).collect(),
             denied: BTreeSet::new(),
+            forbidden_lists: BTreeSet::new(),
             requests: Vec::new(),
             events: Vec::new(),
             gates: Vec::new(),
@@ -195,6 +197,15 @@ impl FakeApi {
             .unwrap()
             .denied
             .insert((verb.into(), group.into(), resource.into()));
+    }
+
+    /// Answers list and watch of `plural` with 403, as RBAC without `list` would.
+    pub fn forbid_list(&self, plural: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .forbidden_lists
+            .insert(plural.to_string());
     }
 
     fn next_rv(inner: &mut Inner) -> u64 {
@@ -475,6 +486,25 @@ async fn handle(State(api): State<FakeApi>, req: Request) -> Response {
             )
         }
         (m, p) => match parse_path(p) {
+            Some(path)
+                if m == Method::GET
+                    && path.name.is_none()
+                    && api
+                        .inner
+                        .lock()
+                        .unwrap()
+                        .forbidden_lists
+                        .contains(path.kind.plural) =>
+            {
+                status(
+                    403,
+                    "Forbidden",
+                    &format!(
+                        "{}.{} is forbidden: User \"tester\" cannot list resource \"{}\" in API group \"{}\" at the cluster scope",
+                        path.kind.plural, path.kind.group, path.kind.plural, path.kind.group
+                    ),
+                )
+            }
             Some(path)
                 if m == Method::GET
                     && path.name.is_none()

@@ -96,6 +96,15 @@ pub async fn run(
             }
         }
     };
+    // Clears a discovery error shown while the API server did not answer.
+    let _ = send(
+        &tx,
+        ProviderEvent::Restarted {
+            source: source(),
+            rollouts: Vec::new(),
+        },
+    )
+    .await;
     let kinds: Vec<Kind> = found.keys().copied().collect();
     let missing: Vec<&str> = Kind::ALL
         .iter()
@@ -248,6 +257,9 @@ async fn aggregate(
     let mut buffers: BTreeMap<Kind, Vec<DynamicObject>> = BTreeMap::new();
     let mut listed: BTreeSet<Kind> = BTreeSet::new();
     let mut healthy: BTreeSet<Kind> = BTreeSet::new();
+    // Kinds that listed or failed at least once; a kind whose list keeps failing (403) must
+    // not hold back the others.
+    let mut settled: BTreeSet<Kind> = BTreeSet::new();
     let mut sent = Sent::default();
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -258,6 +270,10 @@ async fn aggregate(
             _ = shared.changed.notified() => {}
             _ = beat.tick() => {
                 force = healthy.clone();
+                // Discovery answered; the connection's own source stays fresh.
+                if !send(&tx, ProviderEvent::Restarted { source: source(), rollouts: Vec::new() }).await {
+                    return;
+                }
             }
             msg = rx.recv() => {
                 let Some(msg) = msg else { return };
@@ -265,7 +281,10 @@ async fn aggregate(
                     Internal::Error(kind, e) => {
                         healthy.remove(&kind);
                         let _ = tx.send(Msg::SourceError { source: kind.source(), error: e }).await;
-                        continue;
+                        // Only a kind's first failure can unblock the others' first emit.
+                        if !settled.insert(kind) {
+                            continue;
+                        }
                     }
                     Internal::Event(kind, ev) => {
                         if healthy.insert(kind) {
@@ -282,6 +301,7 @@ async fn aggregate(
                             watcher::Event::InitDone => {
                                 cat.replace_all(kind, buffers.remove(&kind).unwrap_or_default());
                                 listed.insert(kind);
+                                settled.insert(kind);
                                 force.insert(kind);
                             }
                             watcher::Event::Apply(o) => cat.apply(kind, o),
@@ -291,9 +311,9 @@ async fn aggregate(
                 }
             }
         }
-        // Claims cross kinds: until every kind has listed once, raw routers may still be
-        // claimed by a controller not yet seen, so nothing is emitted before that.
-        if listed.len() < shared.resources.lock().map(|r| r.len()).unwrap_or(0) {
+        // Claims cross kinds: until every kind has listed (or failed) once, raw routers may
+        // still be claimed by a controller not yet seen, so nothing is emitted before that.
+        if settled.len() < shared.resources.lock().map(|r| r.len()).unwrap_or(0) {
             continue;
         }
         let snapshot = match shared.catalog.lock() {
