@@ -1047,3 +1047,42 @@ fn odd_objects_never_panic() {
     assert_eq!(by("flagger:default/c").canary_weight().percent(), 100.0);
     assert!(by("smi:default/t").message.contains("every weight is 0"));
 }
+
+#[test]
+fn objects_with_several_weighted_routes_give_one_rollout_each() {
+    use aviary::domain::Weight;
+    use aviary::providers::kube::split;
+    let vs = obj(serde_json::json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "shop", "namespace": "web", "resourceVersion": "7"},
+        "spec": {"http": [
+            {"name": "api", "route": [
+                {"destination": {"host": "api", "subset": "v1"}, "weight": 70},
+                {"destination": {"host": "api", "subset": "v2"}, "weight": 30}]},
+            {"route": [{"destination": {"host": "static"}}]},
+            {"route": [
+                {"destination": {"host": "web-stable"}, "weight": 100},
+                {"destination": {"host": "web-canary"}}]}
+        ]}
+    }));
+    let c = catalog(&[(Kind::VirtualService, vs)]);
+    let keys: Vec<String> = all(&c).iter().map(|r| r.key.to_string()).collect();
+    assert_eq!(keys, vec!["istio:web/shop#api", "istio:web/shop#2"]);
+    let key = all(&c)
+        .into_iter()
+        .find(|r| r.key.name == "shop#2")
+        .unwrap()
+        .key;
+    let (kind, o, s) = c.split_for(&key).unwrap();
+    let patch =
+        split::weight_patch(kind, o, &s, Weight::from_whole(10).unwrap(), Some("7")).unwrap();
+    assert_eq!(
+        patch,
+        serde_json::json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+            {"op": "test", "path": "/spec/http/2/route/0/weight", "value": 100},
+            {"op": "replace", "path": "/spec/http/2/route/0/weight", "value": 90},
+            {"op": "add", "path": "/spec/http/2/route/1/weight", "value": 10},
+        ])
+    );
+}
