@@ -133,10 +133,11 @@ async fn unknown_backend_or_server_is_named() {
     refused(&out, "HAProxy backend \"be\" has no server named \"cnry\"");
 }
 
-/// The runtime API over TCP works the same; a backend whose balance algorithm ignores weights
-/// is refused at startup (unless read-only, which never writes).
+/// The runtime API over TCP works the same; a backend whose balance algorithm ignores weights,
+/// or a socket without `level admin`, is refused at startup (unless --read-only, which never
+/// writes).
 #[tokio::test(flavor = "multi_thread")]
-async fn tcp_socket_works_and_a_static_rr_backend_is_refused() {
+async fn tcp_socket_works_and_static_rr_or_read_only_sockets_are_refused() {
     if !have("haproxy") {
         return;
     }
@@ -187,6 +188,23 @@ async fn tcp_socket_works_and_a_static_rr_backend_is_refused() {
         ro.status.success(),
         "{}",
         String::from_utf8_lossy(&ro.stderr)
+    );
+    // A socket that may only read is refused before anything runs.
+    let user = hp.user_socket_arg();
+    let out = tokio::task::spawn_blocking(move || {
+        run_bin(
+            &[
+                &["haproxy", "--socket", &user, "--backend", "be"][..],
+                &servers,
+            ]
+            .concat(),
+        )
+    })
+    .await
+    .unwrap();
+    refused(
+        &out,
+        "HAProxy refuses weight changes on backend \"be\": Permission denied (aviary needs a `level admin` socket",
     );
 }
 

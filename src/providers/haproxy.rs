@@ -288,7 +288,8 @@ impl Haproxy {
                 w[0], w[1]
             );
             let reply = client.command(&line).await?;
-            let refusal: Vec<&str> = reply.lines().filter(|l| !l.trim().is_empty()).collect();
+            let mut refusal: Vec<&str> = reply.lines().filter(|l| !l.trim().is_empty()).collect();
+            refusal.dedup();
             if !refusal.is_empty() {
                 return Err(format!(
                     "HAProxy refuses weight changes on backend {backend:?}: {} (aviary needs a `level admin` socket and a weight-aware balance such as roundrobin)",
@@ -386,7 +387,8 @@ impl Router for HaproxyRouter {
             .command(&line)
             .await
             .map_err(RouterError::Failed)?;
-        let refusal: Vec<&str> = reply.lines().filter(|l| !l.trim().is_empty()).collect();
+        let mut refusal: Vec<&str> = reply.lines().filter(|l| !l.trim().is_empty()).collect();
+        refusal.dedup();
         let (rs, rc) = hp.read_pair().await.map_err(|e| {
             RouterError::Failed(format!("{e}; the weights after the write are unknown"))
         })?;

@@ -131,6 +131,7 @@ impl Haproxy {
             "global
     stats socket {sock} mode 600 level admin
     stats socket ipv4@{tcp} level admin
+    stats socket {user_sock} mode 600 level user
     maxconn 2000
 defaults
     mode http
@@ -152,7 +153,8 @@ frontend fe_prometheus
     bind {exporter}
     http-request use-service prometheus-exporter if {{ path /metrics }}
 ",
-            sock = socket.display()
+            sock = socket.display(),
+            user_sock = dir.path().join("user.sock").display()
         );
         let cfg_path = dir.path().join("haproxy.cfg");
         std::fs::write(&cfg_path, cfg).unwrap();
@@ -232,6 +234,11 @@ frontend fe_prometheus
             }
         }
         panic!("no server {server} in {csv}");
+    }
+
+    /// A runtime API socket at `level user` (reads only), as a string.
+    pub fn user_socket_arg(&self) -> String {
+        self.dir.path().join("user.sock").display().to_string()
     }
 
     /// The socket path as a string, for the command line.
