@@ -319,6 +319,21 @@ async fn weights_changed_behind_aviarys_back_are_reported() {
         info.contains("runtime weights are lost when HAProxy reloads"),
         "{info}"
     );
+    // A server put in maintenance is named in the source status.
+    hp.cmd("set server be/canary state maint");
+    pump_until(
+        &mut session,
+        Duration::from_secs(3),
+        "maint noticed",
+        |app| {
+            app.sources.values().any(|s| {
+                s.info
+                    .as_deref()
+                    .is_some_and(|i| i.contains("canary MAINT: it takes no traffic"))
+            })
+        },
+    )
+    .await;
     assert!(
         session.app.rollouts[&key]
             .events

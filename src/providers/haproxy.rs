@@ -218,6 +218,32 @@ pub fn row_totals(row: &BTreeMap<String, String>) -> Totals {
     }
 }
 
+/// Servers that are not taking traffic, in words (`canary DOWN (L4CON)`), or `None` when
+/// all are up or unchecked. A canary that is down gets no traffic, so the autopilot can only
+/// hold; the operator should see why.
+pub fn health(
+    rows: &BTreeMap<String, BTreeMap<String, String>>,
+    servers: &[&str],
+) -> Option<String> {
+    let bad: Vec<String> = servers
+        .iter()
+        .filter_map(|s| {
+            let row = rows.get(*s)?;
+            let status = row.get("status").map(String::as_str).unwrap_or("");
+            if status.starts_with("UP") || status == "no check" || status.is_empty() {
+                return None;
+            }
+            let check = row
+                .get("check_status")
+                .filter(|c| !c.is_empty())
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            Some(format!("{s} {status}{check}"))
+        })
+        .collect();
+    (!bad.is_empty()).then(|| format!("{}: it takes no traffic", bad.join(", ")))
+}
+
 /// What aviary asked HAProxy for last, so a later read-back can tell a reload apart.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct LastSet {
@@ -455,6 +481,7 @@ pub async fn run(w: Watch, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
     }
     let mut deltas = Deltas::default();
     let mut drift_said: Option<(u16, u16)> = None;
+    let mut health_said: Option<String> = None;
     let mut tick = tokio::time::interval(w.refresh);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -510,9 +537,21 @@ pub async fn run(w: Watch, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
             }
             drop(last);
         }
-        if w.stats {
-            msgs.push(match hp.client.server_stats(&hp.backend).await {
-                Ok(rows) => {
+        match hp.client.server_stats(&hp.backend).await {
+            Ok(rows) => {
+                let health = health(&rows, &[&hp.stable, &hp.canary]);
+                if health != health_said {
+                    let message = match &health {
+                        Some(h) => format!("HAProxy {}: {h}", hp.backend),
+                        None => format!("HAProxy {}: servers up", hp.backend),
+                    };
+                    health_said = health;
+                    msgs.push(Msg::Provider(ProviderEvent::Info {
+                        source: w.source.clone(),
+                        message,
+                    }));
+                }
+                if w.stats {
                     let at = SystemTime::now();
                     let totals = [&hp.stable, &hp.canary]
                         .into_iter()
@@ -521,17 +560,18 @@ pub async fn run(w: Watch, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
                                 .map(|r| ((hp.key(), s.to_string()), row_totals(r)))
                         })
                         .collect();
-                    Msg::Metrics(MetricsBatch {
+                    msgs.push(Msg::Metrics(MetricsBatch {
                         source: w.source.clone(),
                         at,
                         samples: deltas.step(at, totals),
-                    })
+                    }));
                 }
-                Err(error) => Msg::SourceError {
-                    source: w.source.clone(),
-                    error,
-                },
-            });
+            }
+            Err(error) if w.stats => msgs.push(Msg::SourceError {
+                source: w.source.clone(),
+                error,
+            }),
+            Err(error) => tracing::warn!("{error}"),
         }
         for m in msgs {
             if tx.send(m).await.is_err() {
@@ -576,6 +616,18 @@ mod tests {
             (10.0, Some(2.0), Some(30.0))
         );
         assert_eq!(row_totals(&rows["stable"]).requests, 93.0);
+    }
+
+    #[test]
+    fn down_servers_are_named_with_their_check() {
+        let csv = "# pxname,svname,status,check_status\nbe,stable,UP,L7OK\nbe,canary,DOWN,L4CON\n";
+        let rows = parse_stat(csv);
+        assert_eq!(
+            health(&rows, &["stable", "canary"]).as_deref(),
+            Some("canary DOWN (L4CON): it takes no traffic")
+        );
+        let ok = parse_stat("# pxname,svname,status\nbe,stable,no check\nbe,canary,UP 1/3\n");
+        assert_eq!(health(&ok, &["stable", "canary"]), None);
     }
 
     #[test]
