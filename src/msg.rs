@@ -121,6 +121,17 @@ pub enum Msg {
     Provider(ProviderEvent),
     /// Per-build samples from a metrics source.
     Metrics(MetricsBatch),
+    /// Past samples for the charts (Prometheus `query_range` when a rollout first appears).
+    /// History only: never counted in totals nor fed to the autopilot.
+    History {
+        /// Who measured.
+        source: SourceId,
+        /// Per rollout and build, oldest first.
+        points: std::collections::BTreeMap<
+            (RolloutKey, String),
+            Vec<(SystemTime, crate::metrics::BuildSample)>,
+        >,
+    },
     /// A source failed; its data is now stale.
     SourceError {
         /// Which source.

@@ -29,6 +29,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             sources::metrics(app, batch);
             Vec::new()
         }
+        Msg::History { points, .. } => {
+            sources::history(app, points);
+            Vec::new()
+        }
         Msg::SourceError { source, error } => {
             sources::error(app, source, error);
             Vec::new()

@@ -436,3 +436,42 @@ fn source_errors_mark_data_stale() {
     update(&mut app, Msg::Tick(t(10)));
     assert!(app.is_stale(&src), "no answer for 9s must read as stale");
 }
+
+#[test]
+fn history_fills_the_charts_but_never_the_totals_or_the_judge() {
+    let mut app = app_with(ProviderKind::Demo, w(10));
+    let k = key(ProviderKind::Demo);
+    let past = |s: u64| {
+        (
+            t(s),
+            BuildSample {
+                period_s: 1.0,
+                requests: 10,
+                errors: 5,
+                ..Default::default()
+            },
+        )
+    };
+    let mut points = BTreeMap::new();
+    points.insert(
+        (k.clone(), "canary".to_string()),
+        vec![past(1), past(2), past(3)],
+    );
+    update(
+        &mut app,
+        Msg::History {
+            source: SourceId("prom".into()),
+            points,
+        },
+    );
+    let tr = &app.rollouts[&k];
+    assert_eq!(tr.series.builds["canary"].len(), 3);
+    assert!(
+        tr.totals.is_empty(),
+        "history must not count as traffic aviary watched"
+    );
+    assert_eq!(
+        tr.autopilot.as_ref().map(|a| a.window.canary.requests),
+        Some(0)
+    );
+}

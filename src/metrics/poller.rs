@@ -13,6 +13,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+/// How much history a newly seen rollout's charts get.
+pub const HISTORY: Duration = Duration::from_secs(600);
+
 /// One build's cumulative counters at one instant, as a source reads them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Totals {
@@ -170,6 +173,7 @@ impl PromSource {
     /// Polls until `cancel` or until the app hangs up.
     pub async fn run(self, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
         let mut deltas = Deltas::default();
+        let mut backfilled: std::collections::BTreeSet<RolloutKey> = Default::default();
         let mut tick = tokio::time::interval(self.refresh);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -180,6 +184,34 @@ impl PromSource {
             let targets = self.targets.borrow().clone();
             if targets.is_empty() {
                 continue;
+            }
+            // A rollout seen for the first time gets the last minutes of history on its
+            // charts, from the same templates (DESIGN §6); live refreshes carry on meanwhile.
+            let new: Vec<Target> = targets
+                .iter()
+                .filter(|t| !backfilled.contains(&t.key))
+                .cloned()
+                .collect();
+            if !new.is_empty() {
+                backfilled.extend(new.iter().map(|t| t.key.clone()));
+                let (client, template, source, tx) = (
+                    self.client.clone(),
+                    self.template.clone(),
+                    self.source.clone(),
+                    tx.clone(),
+                );
+                let step = self.refresh.max(Duration::from_secs(1));
+                tokio::spawn(async move {
+                    let end = SystemTime::now();
+                    let start = end - HISTORY;
+                    match backfill(&client, &template, &new, start, end, step).await {
+                        Ok(points) if !points.is_empty() => {
+                            let _ = tx.send(Msg::History { source, points }).await;
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("chart history: {e}"),
+                    }
+                });
             }
             let msg = match read_totals(&self.client, &self.template, &targets, None).await {
                 Ok(totals) if totals.is_empty() => Msg::SourceError {

@@ -88,6 +88,29 @@ impl Series {
         }
     }
 
+    /// Puts past samples in front of the live ones (only those older than the oldest point
+    /// held), keeping time order and the capacity.
+    pub fn backfill(&mut self, build: &str, past: &[(SystemTime, BuildSample)]) {
+        let q = self.builds.entry(build.to_string()).or_default();
+        let oldest = q.front().map(|p| p.at);
+        let older: Vec<Point> = past
+            .iter()
+            .filter(|(at, _)| oldest.is_none_or(|o| *at < o))
+            .map(|(at, s)| Point {
+                at: *at,
+                rps: s.rps(),
+                error_rate: s.error_rate(),
+                p99_ms: s.p99_ms,
+            })
+            .collect();
+        for p in older.into_iter().rev() {
+            if q.len() >= self.capacity {
+                break;
+            }
+            q.push_front(p);
+        }
+    }
+
     /// Records the canary weight now (skips repeats).
     pub fn push_weight(&mut self, at: SystemTime, w: Weight) {
         if self.weights.back().map(|(_, last)| *last) != Some(w) || self.weights.is_empty() {
@@ -120,6 +143,24 @@ impl Series {
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn backfill_goes_in_front_in_time_order() {
+        let mut s = Series::with_capacity(10);
+        let at = |i| UNIX_EPOCH + Duration::from_secs(i);
+        let sample = |r| BuildSample {
+            period_s: 1.0,
+            requests: r,
+            ..Default::default()
+        };
+        s.push("b", at(10), &sample(10));
+        s.backfill(
+            "b",
+            &[(at(8), sample(8)), (at(9), sample(9)), (at(10), sample(99))],
+        );
+        let rps: Vec<f64> = s.builds["b"].iter().map(|p| p.rps).collect();
+        assert_eq!(rps, vec![8.0, 9.0, 10.0]);
+    }
 
     #[test]
     fn ring_buffer_drops_the_oldest() {

@@ -183,3 +183,18 @@ pub fn error(app: &mut App, source: SourceId, error: String) {
     let s = app.sources.entry(source).or_default();
     s.last_error = Some(error);
 }
+
+/// Adds past samples in front of the live ones, for the charts only.
+pub fn history(
+    app: &mut App,
+    points: BTreeMap<
+        (crate::domain::RolloutKey, String),
+        Vec<(std::time::SystemTime, crate::metrics::BuildSample)>,
+    >,
+) {
+    for ((key, build), pts) in points {
+        if let Some(t) = app.rollouts.get_mut(&key) {
+            t.series.backfill(&build, &pts);
+        }
+    }
+}
