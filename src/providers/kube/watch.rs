@@ -292,11 +292,19 @@ async fn aggregate(
                         }
                         let Ok(mut cat) = shared.catalog.lock() else { return };
                         match *ev {
+                            // A re-list is buffered and swapped in at InitDone; converting on
+                            // every listed object would cost O(n²) for a large list.
                             watcher::Event::Init => {
                                 buffers.insert(kind, Vec::new());
+                                if force.is_empty() {
+                                    continue;
+                                }
                             }
                             watcher::Event::InitApply(o) => {
                                 buffers.entry(kind).or_default().push(o);
+                                if force.is_empty() {
+                                    continue;
+                                }
                             }
                             watcher::Event::InitDone => {
                                 cat.replace_all(kind, buffers.remove(&kind).unwrap_or_default());
