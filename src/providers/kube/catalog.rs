@@ -10,7 +10,8 @@ use super::split::{self, RawCtx};
 use crate::domain::{Owner, Rollout, RolloutKey};
 use crate::providers::{argo, flagger, gateway_api, istio, smi};
 use kube::api::DynamicObject;
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Command-line choices that change how objects convert.
 #[derive(Clone, Debug)]
@@ -33,14 +34,24 @@ impl Default for Options {
     }
 }
 
+/// One object's conversion, kept while its resourceVersion stays the same.
+#[derive(Debug)]
+struct Converted {
+    version: String,
+    claims: Vec<ObjRef>,
+    rollouts: Vec<Rollout>,
+}
+
 /// Every object seen, by kind and (namespace, name).
 #[derive(Debug, Default)]
 pub struct Catalog {
     objects: BTreeMap<Kind, BTreeMap<(String, String), DynamicObject>>,
-    /// RBAC answers, applied to capabilities.
-    pub access: Access,
+    access: Access,
     /// Conversion options.
     pub opts: Options,
+    /// Conversions by object; the provider converts after every watch event, and most
+    /// objects have not changed since the last one.
+    memo: RefCell<HashMap<ObjRef, Converted>>,
 }
 
 fn rv_number(obj: &DynamicObject) -> Option<u64> {
@@ -54,7 +65,67 @@ impl Catalog {
             objects: BTreeMap::new(),
             access,
             opts,
+            memo: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// Applies new RBAC answers (every capability is recomputed).
+    pub fn set_access(&mut self, access: Access) {
+        self.access = access;
+        self.memo.borrow_mut().clear();
+    }
+
+    /// The RBAC answers in force.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// Claims and rollouts of one object, converted once per resourceVersion.
+    fn converted(&self, kind: Kind, obj: &DynamicObject) -> (Vec<ObjRef>, Vec<Rollout>) {
+        let r = ObjRef::of(kind, obj);
+        let version = kinds::resource_version(obj);
+        if let Some(v) = &version
+            && let Some(c) = self.memo.borrow().get(&r)
+            && &c.version == v
+        {
+            return (c.claims.clone(), c.rollouts.clone());
+        }
+        let raw = RawCtx {
+            owner: self.opts.raw_owner,
+            access: &self.access,
+        };
+        let (claims, rollouts) = match kind {
+            Kind::Rollout => {
+                let claims = argo::claims(obj);
+                let r = argo::rollout(obj, &claims, &self.access);
+                (claims, vec![r])
+            }
+            Kind::Canary => {
+                let fctx = flagger::FlaggerCtx {
+                    default_mesh: &self.opts.default_mesh,
+                    loadtester: self.opts.loadtester,
+                    access: &self.access,
+                };
+                (
+                    flagger::claims(obj, &self.opts.default_mesh),
+                    vec![flagger::rollout(obj, &fctx)],
+                )
+            }
+            Kind::VirtualService => (Vec::new(), istio::rollouts(obj, &raw)),
+            Kind::HttpRoute => (Vec::new(), gateway_api::rollouts(obj, &raw)),
+            Kind::TrafficSplit => (Vec::new(), smi::rollouts(obj, &raw)),
+        };
+        if let Some(version) = version {
+            self.memo.borrow_mut().insert(
+                r,
+                Converted {
+                    version,
+                    claims: claims.clone(),
+                    rollouts: rollouts.clone(),
+                },
+            );
+        }
+        (claims, rollouts)
     }
 
     fn slot(obj: &DynamicObject) -> (String, String) {
@@ -105,12 +176,10 @@ impl Catalog {
 
     /// Router objects driven by a Rollout or Canary.
     pub fn claimed(&self) -> BTreeSet<ObjRef> {
-        let mut out: BTreeSet<ObjRef> = self.all(Kind::Rollout).flat_map(argo::claims).collect();
-        out.extend(
-            self.all(Kind::Canary)
-                .flat_map(|c| flagger::claims(c, &self.opts.default_mesh)),
-        );
-        out
+        [Kind::Rollout, Kind::Canary]
+            .into_iter()
+            .flat_map(|k| self.all(k).flat_map(move |o| self.converted(k, o).0))
+            .collect()
     }
 
     fn owned(&self, kind: Kind, obj: &DynamicObject, claimed: &BTreeSet<ObjRef>) -> bool {
@@ -120,41 +189,22 @@ impl Catalog {
     /// The domain rollouts of each kind, as its watcher's source reports them.
     pub fn rollouts(&self) -> BTreeMap<Kind, Vec<Rollout>> {
         let claimed = self.claimed();
-        let raw = RawCtx {
-            owner: self.opts.raw_owner,
-            access: &self.access,
-        };
-        let fctx = flagger::FlaggerCtx {
-            default_mesh: &self.opts.default_mesh,
-            loadtester: self.opts.loadtester,
-            access: &self.access,
-        };
-        let mut out = BTreeMap::new();
-        out.insert(
-            Kind::Rollout,
-            self.all(Kind::Rollout)
-                .map(|o| argo::rollout(o, &argo::claims(o), &self.access))
-                .collect(),
-        );
-        out.insert(
-            Kind::Canary,
-            self.all(Kind::Canary)
-                .map(|o| flagger::rollout(o, &fctx))
-                .collect(),
-        );
-        for kind in [Kind::VirtualService, Kind::HttpRoute, Kind::TrafficSplit] {
-            let v: Vec<Rollout> = self
-                .all(kind)
-                .filter(|o| !self.owned(kind, o, &claimed))
-                .flat_map(|o| match kind {
-                    Kind::VirtualService => istio::rollouts(o, &raw),
-                    Kind::HttpRoute => gateway_api::rollouts(o, &raw),
-                    _ => smi::rollouts(o, &raw),
-                })
-                .collect();
-            out.insert(kind, v);
-        }
-        out
+        // Forget objects that are gone.
+        self.memo.borrow_mut().retain(|r, _| self.get(r).is_some());
+        Kind::ALL
+            .into_iter()
+            .map(|kind| {
+                let v: Vec<Rollout> = self
+                    .all(kind)
+                    .filter(|o| {
+                        matches!(kind, Kind::Rollout | Kind::Canary)
+                            || !self.owned(kind, o, &claimed)
+                    })
+                    .flat_map(|o| self.converted(kind, o).1)
+                    .collect();
+                (kind, v)
+            })
+            .collect()
     }
 
     /// The object behind a rollout key (a raw router's key may name one split: `name#id`).

@@ -113,7 +113,7 @@ pub async fn run(
         .collect();
     let access = access::review(&shared.client, namespace.as_deref(), &kinds).await;
     if let Ok(mut c) = shared.catalog.lock() {
-        c.access = access;
+        c.set_access(access);
     }
     if let Ok(mut r) = shared.resources.lock() {
         r.extend(found.clone());
