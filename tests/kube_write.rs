@@ -560,6 +560,21 @@ async fn flagger_gates_go_to_the_loadtester() {
         "application/json",
         json!({"name": "podinfo", "namespace": "test"}),
     );
+    // The loadtester keeps a gate open; once Flagger has taken its step, aviary closes it.
+    assert_eq!(wd.api.gates().len(), 1);
+    wd.api.modify("canaries", "test", "podinfo", |o| {
+        o["status"]["canaryWeight"] = 15.into()
+    });
+    wd.settle().await;
+    let gates = wd.api.gates();
+    assert_eq!(gates.len(), 2, "{gates:#?}");
+    assert_eq!(
+        gates[1],
+        (
+            "/gate/close".to_string(),
+            json!({"name": "podinfo", "namespace": "test"})
+        )
+    );
     wd.act(key, Command::Abort).await.unwrap();
     let ws = wd.api.writes();
     assert_write(
@@ -577,7 +592,8 @@ async fn flagger_gates_go_to_the_loadtester() {
         json!({"spec": {"suspend": true}}),
     );
     assert_eq!(ws[2].content_type, JSONP);
-    assert_eq!(wd.api.gates().len(), 2);
+    let gates = wd.api.gates();
+    assert_eq!(gates.len(), 3, "{gates:#?}");
 }
 
 #[tokio::test]

@@ -109,6 +109,10 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// Who acts, for Kubernetes Events.
     pub actor: String,
+    /// Flagger gates aviary opened for one step: the Canary and its weight when opened. The
+    /// loadtester keeps a gate open until told otherwise, so aviary closes it once Flagger
+    /// has taken the step (`n` means one step, not all of them).
+    pub open_gates: Mutex<BTreeMap<kinds::ObjRef, f64>>,
 }
 
 impl Shared {
@@ -126,6 +130,7 @@ impl Shared {
                 .build()
                 .unwrap_or_default(),
             actor,
+            open_gates: Mutex::new(BTreeMap::new()),
         }
     }
 

@@ -119,25 +119,7 @@ impl KubeRouter {
     }
 
     async fn gate(&self, path: &str, name: &str, namespace: &str) -> Result<(), String> {
-        let base = self
-            .0
-            .loadtester
-            .as_deref()
-            .ok_or("no --flagger-loadtester URL")?;
-        let url = format!("{}{path}", base.trim_end_matches('/'));
-        let resp = self
-            .0
-            .http
-            .post(&url)
-            .json(&serde_json::json!({"name": name, "namespace": namespace}))
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("{url}: HTTP {}", resp.status()))
-        }
+        gate_call(&self.0, path, name, namespace).await
     }
 
     /// Re-reads an object after a conflict and hands it to the catalog, so the operator's view
@@ -167,10 +149,22 @@ impl KubeRouter {
                     name,
                     namespace,
                     ..
-                } => self
-                    .gate(path, name, namespace)
-                    .await
-                    .map_err(RouterError::Failed),
+                } => {
+                    let r = self.gate(path, name, namespace).await;
+                    if r.is_ok() && *path == "/gate/open" {
+                        let canary = ObjRef::new(Kind::Canary, namespace.clone(), name.clone());
+                        let weight = self
+                            .0
+                            .catalog
+                            .lock()
+                            .ok()
+                            .and_then(|c| c.get(&canary).map(canary_weight));
+                        if let (Some(w), Ok(mut g)) = (weight, self.0.open_gates.lock()) {
+                            g.insert(canary, w);
+                        }
+                    }
+                    r.map_err(RouterError::Failed)
+                }
                 Step::Patch(p) => match self.send(p).await {
                     Ok(obj) => {
                         if p.target == main {
@@ -239,6 +233,58 @@ impl KubeRouter {
         };
         super::split::find(&splits, &kinds::name(obj), &req.target.name)
             .map(super::split::canary_share)
+    }
+}
+
+/// POSTs `{"name","namespace"}` to the Flagger loadtester's gate API.
+async fn gate_call(shared: &Shared, path: &str, name: &str, namespace: &str) -> Result<(), String> {
+    let base = shared
+        .loadtester
+        .as_deref()
+        .ok_or("no --flagger-loadtester URL")?;
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let resp = shared
+        .http
+        .post(&url)
+        .json(&serde_json::json!({"name": name, "namespace": namespace}))
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url}: HTTP {}", resp.status()))
+    }
+}
+
+fn canary_weight(obj: &DynamicObject) -> f64 {
+    obj.data
+        .pointer("/status/canaryWeight")
+        .and_then(kinds::number)
+        .unwrap_or(0.0)
+}
+
+/// Closes the `confirm-traffic-increase` gates aviary opened once Flagger has moved the
+/// weight (or the Canary is gone), so one `n` is one step. Called by the provider after each
+/// watch event; cheap when no gate is open.
+pub async fn close_stepped_gates(shared: &Shared) {
+    let due: Vec<ObjRef> = {
+        let (Ok(gates), Ok(cat)) = (shared.open_gates.lock(), shared.catalog.lock()) else {
+            return;
+        };
+        gates
+            .iter()
+            .filter(|(r, w)| cat.get(r).is_none_or(|o| canary_weight(o) != **w))
+            .map(|(r, _)| r.clone())
+            .collect()
+    };
+    for r in due {
+        if let Ok(mut g) = shared.open_gates.lock() {
+            g.remove(&r);
+        }
+        if let Err(e) = gate_call(shared, "/gate/close", &r.name, &r.namespace).await {
+            tracing::warn!("closing the confirm-traffic-increase gate of {r}: {e}");
+        }
     }
 }
 

@@ -324,6 +324,7 @@ async fn aggregate(
         if settled.len() < shared.resources.lock().map(|r| r.len()).unwrap_or(0) {
             continue;
         }
+        super::router::close_stepped_gates(&shared).await;
         let snapshot = match shared.catalog.lock() {
             Ok(c) => c.rollouts(),
             Err(_) => return,
