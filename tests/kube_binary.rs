@@ -273,11 +273,13 @@ async fn lists_every_rollout_with_its_weights_and_resumes_dropped_watches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflicting_write_changes_nothing_and_is_audited_as_an_error() {
     let api = FakeApi::start().await;
-    // A raw VirtualService at 100/0 that aviary's autopilot (opted in) will step.
+    // A raw VirtualService at 100/0 that aviary's autopilot (opted in) will step once its
+    // metrics flow (it never moves live traffic with nothing watching).
     api.insert(doc(
         "istio/examples/argo-rollouts-docs-virtualservice-subset.yaml",
         "VirtualService",
     ));
+    let prom = fake_prometheus_for("stable", "canary").await;
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     std::fs::write(&kc, api.kubeconfig("default")).unwrap();
@@ -296,6 +298,10 @@ async fn a_conflicting_write_changes_nothing_and_is_audited_as_an_error() {
         "2s",
         "--step",
         "10",
+        "--prometheus",
+        &prom,
+        "--mesh",
+        "istio",
     ];
     let api2 = api.clone();
     let run = run_aviary(&args, || async move {
@@ -416,6 +422,11 @@ async fn a_bad_kubeconfig_is_a_clear_error() {
 /// A stand-in Prometheus answering the Istio template's queries with growing counters for the
 /// two builds of the Argo fixture (selected by `destination_workload`, as the template groups).
 async fn fake_prometheus() -> String {
+    fake_prometheus_for("rollouts-demo-77f4f8ff97", "rollouts-demo-8566c77b97").await
+}
+
+/// The same stand-in for any two `destination_workload` values (stable, canary).
+async fn fake_prometheus_for(stable: &'static str, canary: &'static str) -> String {
     use axum::extract::Query;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -433,13 +444,10 @@ async fn fake_prometheus() -> String {
                     vec![]
                 } else if query.contains("5..") {
                     let k = n.load(Ordering::SeqCst);
-                    vec![sample("rollouts-demo-8566c77b97", k)]
+                    vec![sample(canary, k)]
                 } else if query.contains("istio_requests_total") {
                     let k = n.fetch_add(1, Ordering::SeqCst) + 1;
-                    vec![
-                        sample("rollouts-demo-77f4f8ff97", 100 * k),
-                        sample("rollouts-demo-8566c77b97", 20 * k),
-                    ]
+                    vec![sample(stable, 100 * k), sample(canary, 20 * k)]
                 } else {
                     vec![serde_json::json!({"metric": {}, "value": [1.0, "1"]})]
                 };

@@ -260,7 +260,9 @@ fn advance_moves_exactly_one_step_and_stops_at_max() {
 fn autopilot_steps_on_passing_checks_and_rolls_back_after_threshold_failures() {
     let mut app = app_with(ProviderKind::Demo, Weight::ZERO);
     let k = key(ProviderKind::Demo);
-    // First step after one interval.
+    // No metrics, no first step; then the first step after one interval.
+    assert!(writes(&update(&mut app, Msg::Tick(t(3)))).is_empty());
+    update(&mut app, metrics(t(3), (0, 0), (100, 0)));
     assert!(writes(&update(&mut app, Msg::Tick(t(4)))).is_empty());
     let fx = update(&mut app, Msg::Tick(t(5)));
     assert_eq!(
@@ -343,6 +345,7 @@ fn stale_metrics_hold_the_autopilot_and_say_why() {
 fn failed_write_is_reported_and_never_retried() {
     let mut app = app_with(ProviderKind::Demo, Weight::ZERO);
     let k = key(ProviderKind::Demo);
+    update(&mut app, metrics(t(4), (0, 0), (100, 0)));
     assert_eq!(writes(&update(&mut app, Msg::Tick(t(5)))).len(), 1);
     let msg = done(&app, &k, Err("connection refused".into()));
     update(&mut app, msg);

@@ -167,8 +167,21 @@ pub fn decide(plan: &Plan, obs: &Observed<'_>, now: SystemTime) -> Decision {
     }
     let elapsed = now.duration_since(ap.window_start).unwrap_or_default();
     let due = elapsed >= plan.interval;
+    match ap.last_sample_at {
+        None => return Decision::hold("holding: no metrics yet"),
+        Some(at) => {
+            let age = now.duration_since(at).unwrap_or_default();
+            if age > obs.stale_after {
+                return Decision::hold(format!(
+                    "holding: metrics stale ({:.0}s old)",
+                    age.as_secs_f64()
+                ));
+            }
+        }
+    }
     if obs.weight == Weight::ZERO {
-        // No canary traffic exists to judge before the first step; take it on schedule.
+        // No canary traffic exists to judge before the first step; take it on schedule, but
+        // only while metrics flow, so a plan never moves live traffic with nothing watching.
         return if due {
             Decision {
                 action: Move::SetWeight(obs.weight.saturating_add(plan.step, plan.max_weight)),
@@ -181,18 +194,6 @@ pub fn decide(plan: &Plan, obs: &Observed<'_>, now: SystemTime) -> Decision {
                 (plan.interval - elapsed).as_secs_f64().ceil()
             ))
         };
-    }
-    match ap.last_sample_at {
-        None => return Decision::hold("holding: no metrics yet"),
-        Some(at) => {
-            let age = now.duration_since(at).unwrap_or_default();
-            if age > obs.stale_after {
-                return Decision::hold(format!(
-                    "holding: metrics stale ({:.0}s old)",
-                    age.as_secs_f64()
-                ));
-            }
-        }
     }
     let sequential = obs.judge.sequential();
     let window = if sequential { &ap.run } else { &ap.window };
@@ -282,9 +283,13 @@ mod tests {
     }
 
     #[test]
-    fn first_step_waits_one_interval() {
+    fn first_step_waits_one_interval_and_needs_live_metrics() {
         let plan = Plan::default();
-        let ap = Autopilot::new(t(0), false);
+        let mut ap = Autopilot::new(t(0), false);
+        let d = decide(&plan, &obs(Weight::ZERO, &ap), t(5));
+        assert_eq!(d.action, Move::Hold, "no metrics: never move live traffic");
+        assert!(d.message.contains("no metrics"), "{}", d.message);
+        ap.observe(t(4), None, Some(&sample(100, 0)));
         assert_eq!(
             decide(&plan, &obs(Weight::ZERO, &ap), t(1)).action,
             Move::Hold

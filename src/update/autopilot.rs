@@ -22,8 +22,9 @@ pub fn tick(app: &mut App) -> Vec<Effect> {
         let Some(ap) = t.autopilot.as_ref() else {
             continue;
         };
-        if ap.outcome.is_some() {
-            // Finished plans keep their last *why* (the rollback reason, say).
+        if ap.outcome.is_some() || ap.paused {
+            // Finished or paused plans keep their last *why* (the rollback reason, the
+            // failed write, the operator's pause).
             continue;
         }
         // Fail safe: a metrics source that just failed holds the plan now, not once its

@@ -291,7 +291,10 @@ pub fn write_done(app: &mut App, done: WriteDone) {
             );
             let plan = t.plan.clone();
             let steps = plan.steps().len() as u32;
-            t.rollout.step = Some((plan.step_index(after) as u32, steps));
+            if t.autopilot.is_some() {
+                // Controllers number their own steps; only the autopilot's plan is ours.
+                t.rollout.step = Some((plan.step_index(after) as u32, steps));
+            }
             if let Some(ap) = t.autopilot.as_mut() {
                 ap.reset_window(now);
                 match done.command {
