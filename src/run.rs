@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::audit::AuditLog;
-use crate::cli::{DemoArgs, GlobalArgs};
+use crate::cli::{DemoArgs, GlobalArgs, PlanArgs};
 use crate::demo::{DemoOptions, DemoWorld};
 use crate::domain::{Plan, ProviderKind};
 use crate::providers::demo::{self as demo_provider, DemoRouter};
@@ -27,25 +27,29 @@ pub fn audit_path(global: &GlobalArgs) -> PathBuf {
     })
 }
 
-/// `aviary demo`.
-pub async fn demo(args: DemoArgs, global: GlobalArgs, base_plan: Plan) -> Result<()> {
-    let plan = args
-        .plan
-        .resolve(&base_plan)
-        .wrap_err("invalid plan flags")?;
-    let audit = Arc::new(AuditLog::open(&audit_path(&global))?);
+/// The app and session every subcommand shares: plan (flags over config), judge,
+/// read-only, the audit log and the change-event webhook.
+pub fn session(args: &PlanArgs, global: &GlobalArgs, base: &Plan) -> Result<Session> {
+    let plan = args.resolve(base).wrap_err("invalid plan flags")?;
+    let audit = Arc::new(AuditLog::open(&audit_path(global))?);
     let mut app = App::new(SystemTime::now(), plan);
     app.read_only = global.read_only;
-    app.start_paused = args.manual;
-    // One rollout: open straight onto its charts so the story plays without a keypress.
-    app.ui.detail = true;
-    app.judge = args.plan.judge.judge();
+    app.judge = args.judge.judge();
     let mut session = Session::new(app, audit, actor());
     if let Some(url) = &global.event_webhook {
         session
             .executor
             .set_webhook(crate::change_event::Webhook::new(url.clone()));
     }
+    Ok(session)
+}
+
+/// `aviary demo`.
+pub async fn demo(args: DemoArgs, global: GlobalArgs, base_plan: Plan) -> Result<()> {
+    let mut session = session(&args.plan, &global, &base_plan)?;
+    session.app.start_paused = args.manual;
+    // One rollout: open straight onto its charts so the story plays without a keypress.
+    session.app.ui.detail = true;
     let world = DemoWorld::start(
         &DemoOptions {
             scenario: args.scenario,

@@ -1,21 +1,17 @@
 //! `aviary kube`: the cluster world (Argo Rollouts, Flagger, Istio, Gateway API, SMI).
 
-use super::audit_path;
-use crate::app::App;
-use crate::audit::AuditLog;
 use crate::cli::{GlobalArgs, KubeArgs};
 use crate::domain::Plan;
-use crate::session::{Session, actor};
+use crate::session::actor;
 use color_eyre::eyre::{Result, WrapErr};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 /// `aviary kube`: connects like kubectl (local config only, so the first frame does not wait
 /// for the API server), then watches and steers the cluster's rollouts.
 pub async fn kube(args: KubeArgs, global: GlobalArgs, base_plan: Plan) -> Result<()> {
     use crate::providers::kube as k;
-    let plan = args
-        .plan
+    // Flags are checked before any connection is made.
+    args.plan
         .resolve(&base_plan)
         .wrap_err("invalid plan flags")?;
     let conn = k::connect(&k::Connect {
@@ -26,16 +22,7 @@ pub async fn kube(args: KubeArgs, global: GlobalArgs, base_plan: Plan) -> Result
     })
     .await
     .map_err(|e| color_eyre::eyre::eyre!(e))?;
-    let audit = Arc::new(AuditLog::open(&audit_path(&global))?);
-    let mut app = App::new(SystemTime::now(), plan);
-    app.read_only = global.read_only;
-    app.judge = args.plan.judge.judge();
-    let mut session = Session::new(app, audit, actor());
-    if let Some(url) = &global.event_webhook {
-        session
-            .executor
-            .set_webhook(crate::change_event::Webhook::new(url.clone()));
-    }
+    let mut session = super::session(&args.plan, &global, &base_plan)?;
     let opts = k::catalog::Options {
         raw_owner: if args.autopilot {
             crate::domain::Owner::Autopilot

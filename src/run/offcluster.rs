@@ -2,8 +2,6 @@
 //! any screen appears, build the session, start the provider and metrics tasks.
 
 use super::audit_path;
-use crate::app::App;
-use crate::audit::AuditLog;
 use crate::cli::{ConsulArgs, GlobalArgs, HaproxyArgs, PlanArgs};
 use crate::domain::{Plan, ProviderKind};
 use crate::metrics::SourceId;
@@ -12,33 +10,23 @@ use crate::metrics::prometheus::PromClient;
 use crate::metrics::templates::{DataPlane, Target, Template};
 use crate::providers::consul::{self, Consul, ConsulClient, ConsulRouter};
 use crate::providers::haproxy::{self, ApiAddr, Haproxy, HaproxyClient, HaproxyRouter};
-use crate::session::{Session, actor};
-use color_eyre::eyre::{Result, WrapErr, eyre};
+use crate::session::Session;
+use color_eyre::eyre::{Result, eyre};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-/// The app and session every router shares: plan, judge, read-only, audit, webhook.
+/// The shared session, with staleness scaled to this source's refresh.
 fn session(
     args: &PlanArgs,
     global: &GlobalArgs,
     base: &Plan,
     refresh: Duration,
 ) -> Result<Session> {
-    let plan = args.resolve(base).wrap_err("invalid plan flags")?;
-    let audit = Arc::new(AuditLog::open(&audit_path(global))?);
-    let mut app = App::new(SystemTime::now(), plan.clone());
-    app.read_only = global.read_only;
-    app.judge = args.judge.judge();
+    let mut session = super::session(args, global, base)?;
     // Metrics older than three refreshes make the autopilot hold (never less than the core's
     // default), so one slow answer does not stop a plan but a dead source does.
-    app.stale_after = app.stale_after.max(refresh * 3);
-    let mut session = Session::new(app, audit, actor());
-    if let Some(url) = &global.event_webhook {
-        session
-            .executor
-            .set_webhook(crate::change_event::Webhook::new(url.clone()));
-    }
+    session.app.stale_after = session.app.stale_after.max(refresh * 3);
     Ok(session)
 }
 
