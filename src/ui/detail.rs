@@ -298,7 +298,9 @@ fn why(t: &Tracked, theme: &Theme) -> Paragraph<'static> {
         _ if r.message.contains("fail") => theme.warn,
         _ => theme.fg,
     };
+    // The plan first: the *why* can run long (the judge's evidence) and wraps below it.
     Paragraph::new(vec![
+        plan_line(t, theme),
         Line::from(vec![
             Span::styled("why  ", theme.dim()),
             Span::styled(
@@ -306,7 +308,6 @@ fn why(t: &Tracked, theme: &Theme) -> Paragraph<'static> {
                 Style::default().fg(color).add_modifier(Modifier::BOLD),
             ),
         ]),
-        plan_line(t, theme),
     ])
     .wrap(Wrap { trim: true })
 }
@@ -342,7 +343,7 @@ fn events(app: &App, t: &Tracked, theme: &Theme, height: usize) -> Paragraph<'st
 
 /// Draws the detail view.
 pub fn render(app: &App, t: &Tracked, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let why_h = 3u16;
+    let why_h = 4u16;
     let avail = area.height.saturating_sub(5 + why_h);
     // Side by side when there is width to spare or too little height to stack three.
     let wide = area.width >= 120 || area.height < 30;
