@@ -2,78 +2,10 @@
 //! emulator, on a private `-L` socket), keys are sent as a person would type them, and the
 //! screen is read back. Every wait has a deadline and a timeout prints the screen.
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+mod support;
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str) -> Tmux {
-        let socket = format!("aviary-e2e-{}", std::process::id());
-        let t = Tmux { socket };
-        // A plain shell, so we can check the prompt works after aviary exits.
-        t.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "e2e",
-            "-x",
-            "120",
-            "-y",
-            "36",
-            "bash --norc --noprofile",
-        ]);
-        t.run(&["send-keys", "-t", "e2e", "-l", cmd]);
-        t.run(&["send-keys", "-t", "e2e", "Enter"]);
-        t
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .expect("tmux must be installed (apt-get install tmux; .ci/run does it)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "e2e"])
-    }
-
-    fn keys(&self, k: &str) {
-        self.run(&["send-keys", "-t", "e2e", k]);
-    }
-
-    /// Polls the screen until `pred` holds; on timeout fails with the whole screen.
-    fn wait<T>(&self, what: &str, secs: u64, pred: impl Fn(&str) -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if let Some(v) = pred(&s) {
-                return v;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out after {secs}s waiting for {what}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .output();
-    }
-}
+use std::time::Duration;
+use support::tmux::Tmux;
 
 /// The canary weight shown in the detail header (`build 4 canary v1.1.0 20%`).
 fn canary_weight(screen: &str) -> Option<u32> {
@@ -123,15 +55,15 @@ fn pause_advance_abort_and_quit_in_a_real_terminal() {
         env!("CARGO_BIN_EXE_aviary"),
         audit.display()
     );
-    let tmux = Tmux::start(&cmd);
-    let addr = tmux.wait("the router address in the header", 20, router_addr);
+    let tmux = Tmux::shell("e2e", 120, 36, &cmd);
+    let addr = tmux.wait_for("the router address in the header", 20, router_addr);
 
     // The autopilot takes its first step; then `p` holds the weight across two intervals.
-    let w = tmux.wait("the first autopilot step", 20, |s| {
+    let w = tmux.wait_for("the first autopilot step", 20, |s| {
         canary_weight(s).filter(|w| *w >= 10)
     });
     tmux.keys("p");
-    tmux.wait("the Paused phase", 10, |s| {
+    tmux.wait_for("the Paused phase", 10, |s| {
         s.contains("Paused").then_some(())
     });
     let held = canary_weight(&tmux.screen()).expect("weight");
@@ -146,7 +78,7 @@ fn pause_advance_abort_and_quit_in_a_real_terminal() {
 
     // `n` advances exactly one step (10 points), and nothing more while paused.
     tmux.keys("n");
-    let next = tmux.wait("one step forward", 10, |s| {
+    let next = tmux.wait_for("one step forward", 10, |s| {
         canary_weight(s).filter(|w| *w != held)
     });
     assert_eq!(next, held + 10, "n must advance exactly one step");
@@ -155,7 +87,7 @@ fn pause_advance_abort_and_quit_in_a_real_terminal() {
 
     // `A` opens the confirm dialog; `y` sends everything back to build 1.
     tmux.keys("A");
-    tmux.wait("the confirm dialog", 10, |s| {
+    tmux.wait_for("the confirm dialog", 10, |s| {
         s.contains("Confirm abort").then_some(())
     });
     let s = tmux.screen();
@@ -164,7 +96,7 @@ fn pause_advance_abort_and_quit_in_a_real_terminal() {
         "dialog must name the weights:\n{s}"
     );
     tmux.keys("y");
-    tmux.wait("canary at 0%", 10, |s| {
+    tmux.wait_for("canary at 0%", 10, |s| {
         (canary_weight(s) == Some(0) && !s.contains("Confirm abort")).then_some(())
     });
     for i in 0..100 {
@@ -183,12 +115,12 @@ fn pause_advance_abort_and_quit_in_a_real_terminal() {
 
     // `q` exits and the shell works again (terminal restored).
     tmux.keys("q");
-    tmux.wait("aviary to exit", 10, |s| {
+    tmux.wait_for("aviary to exit", 10, |s| {
         (!s.contains("router http://")).then_some(())
     });
     tmux.run(&["send-keys", "-t", "e2e", "-l", "echo prompt-$((40+2))"]);
     tmux.keys("Enter");
-    tmux.wait("a working shell prompt", 10, |s| {
+    tmux.wait_for("a working shell prompt", 10, |s| {
         s.contains("prompt-42").then_some(())
     });
 }

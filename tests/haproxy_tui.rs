@@ -6,53 +6,9 @@
 mod support;
 
 use aviary::demo::Scenario;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use support::servers::*;
-
-struct Tmux(String);
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .expect("tmux must be installed (.ci/run installs it)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "hp"])
-    }
-
-    fn wait(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .arg("kill-server")
-            .output();
-    }
-}
+use support::tmux::Tmux;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn abort_key_reaches_haproxy_within_one_refresh() {
@@ -71,20 +27,7 @@ async fn abort_key_reaches_haproxy_within_one_refresh() {
         audit.display(),
         hp.socket_arg()
     );
-    let tmux = Tmux(format!("aviary-hp-{}", std::process::id()));
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "hp",
-        "-x",
-        "120",
-        "-y",
-        "36",
-        "bash --norc --noprofile",
-    ]);
-    tmux.run(&["send-keys", "-t", "hp", "-l", &cmd]);
-    tmux.run(&["send-keys", "-t", "hp", "Enter"]);
+    let tmux = Tmux::shell("hp", 120, 36, &cmd);
     tmux.wait("the haproxy:be row", 20, |s| s.contains("haproxy:be"));
     let hp2 = &hp;
     tokio::task::block_in_place(|| {
@@ -92,10 +35,10 @@ async fn abort_key_reaches_haproxy_within_one_refresh() {
             hp2.weight("canary") > 0
         })
     });
-    tmux.run(&["send-keys", "-t", "hp", "A"]);
+    tmux.keys("A");
     tmux.wait("the confirm dialog", 10, |s| s.contains("Confirm abort"));
     let pressed = Instant::now();
-    tmux.run(&["send-keys", "-t", "hp", "y"]);
+    tmux.keys("y");
     let took = tokio::task::block_in_place(|| {
         wait_until(Duration::from_secs(1), "get weight be/canary = 0", || {
             hp2.weight("canary") == 0
@@ -112,6 +55,6 @@ async fn abort_key_reaches_haproxy_within_one_refresh() {
             && l.contains("\"result\":\"ok\"")),
         "{log}"
     );
-    tmux.run(&["send-keys", "-t", "hp", "q"]);
+    tmux.keys("q");
     tmux.wait("aviary to exit", 10, |s| !s.contains("haproxy:be"));
 }

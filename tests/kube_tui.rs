@@ -7,54 +7,10 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::fake_api::FakeApi;
 use support::servers::{have, wait_until};
-
-struct Tmux(String);
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .expect("tmux runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "kube"])
-    }
-
-    fn wait(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .arg("kill-server")
-            .output();
-    }
-}
+use support::tmux::Tmux;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn abort_on_an_argo_rollout_patches_its_status_subresource() {
@@ -79,27 +35,14 @@ async fn abort_on_an_argo_rollout_patches_its_status_subresource() {
         audit.display(),
         kc.display()
     );
-    let tmux = Tmux(format!("aviary-kube-{}", std::process::id()));
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "kube",
-        "-x",
-        "140",
-        "-y",
-        "36",
-        "bash --norc --noprofile",
-    ]);
-    tmux.run(&["send-keys", "-t", "kube", "-l", &cmd]);
-    tmux.run(&["send-keys", "-t", "kube", "Enter"]);
+    let tmux = Tmux::shell("kube", 140, 36, &cmd);
     tmux.wait("the Argo rollout's row", 30, |s| {
         s.contains("rollouts-demo") && s.contains("Paused")
     });
     api.clear_requests();
-    tmux.run(&["send-keys", "-t", "kube", "A"]);
+    tmux.keys("A");
     tmux.wait("the confirm dialog", 10, |s| s.contains("Confirm abort"));
-    tmux.run(&["send-keys", "-t", "kube", "y"]);
+    tmux.keys("y");
     let api2 = api.clone();
     tokio::task::block_in_place(|| {
         wait_until(
@@ -133,7 +76,7 @@ async fn abort_on_an_argo_rollout_patches_its_status_subresource() {
             && l.contains("\"result\":\"ok\"")),
         "{log}"
     );
-    tmux.run(&["send-keys", "-t", "kube", "q"]);
+    tmux.keys("q");
     tmux.wait("aviary to exit", 10, |s| {
         !s.contains("Confirm") && !s.contains("argo:rollouts-demo")
     });

@@ -1,10 +1,12 @@
 //! Shared test helpers: fixture loading and the fake Kubernetes API server (kube tests), and
-//! real HAProxy/Prometheus daemons (`servers`, HAProxy and Prometheus tests).
+//! real HAProxy/Prometheus daemons (`servers`, HAProxy and Prometheus tests), and the tmux
+//! harness of the end-to-end tests (`tmux`).
 
 #![allow(dead_code)]
 
 pub mod fake_api;
 pub mod servers;
+pub mod tmux;
 
 use kube::api::DynamicObject;
 use serde_json::Value;
