@@ -204,8 +204,13 @@ pub fn operator(
             }
             fx
         }
-        Command::Advance => {
-            let to = weight.saturating_add(plan.step, plan.max_weight);
+        Command::Advance | Command::Promote | Command::Abort | Command::SetWeight(_) => {
+            let to = match command {
+                Command::Advance => weight.saturating_add(plan.step, plan.max_weight),
+                Command::Promote => Weight::FULL,
+                Command::SetWeight(w) => w,
+                _ => Weight::ZERO,
+            };
             write(
                 app,
                 key,
@@ -215,30 +220,6 @@ pub fn operator(
                 Some(to),
             )
         }
-        Command::Promote => write(
-            app,
-            key,
-            command,
-            origin,
-            RouterChange::CanaryWeight(Weight::FULL),
-            Some(Weight::FULL),
-        ),
-        Command::Abort => write(
-            app,
-            key,
-            command,
-            origin,
-            RouterChange::CanaryWeight(Weight::ZERO),
-            Some(Weight::ZERO),
-        ),
-        Command::SetWeight(w) => write(
-            app,
-            key,
-            command,
-            origin,
-            RouterChange::CanaryWeight(w),
-            Some(w),
-        ),
     }
 }
 
