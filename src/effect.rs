@@ -125,7 +125,7 @@ impl Executor {
                 let webhook = self.webhook.clone();
                 tokio::spawn(async move {
                     let done =
-                        execute(req.clone(), router, &audit, &actor, read_only, timeout).await;
+                        execute(req.clone(), router, audit, &actor, read_only, timeout).await;
                     if let Some(hook) = webhook {
                         let (after, err) = match &done.result {
                             Ok(ok) => (
@@ -195,36 +195,47 @@ fn record(req: &WriteRequest, actor: &str, stage: &str) -> AuditRecord {
     }
 }
 
+/// Appends (write, flush, fsync) on the blocking pool, so a slow disk never stalls the async
+/// workers that carry router writes and provider watches.
+async fn append(audit: &Arc<AuditLog>, rec: AuditRecord) -> Result<(), String> {
+    let audit = audit.clone();
+    match tokio::task::spawn_blocking(move || audit.append(&rec)).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("audit task: {e}")),
+    }
+}
+
 /// Audit intent → write → audit result. The write is skipped if the intent cannot be
 /// recorded: an unaudited write is worse than a refused one.
 async fn execute(
     req: WriteRequest,
     router: Option<Arc<dyn Router>>,
-    audit: &AuditLog,
+    audit: Arc<AuditLog>,
     actor: &str,
     read_only: bool,
     timeout: Duration,
 ) -> WriteDone {
     let started = Instant::now();
     let intent = record(&req, actor, "intent");
-    let result: Result<crate::msg::WriteOk, RouterError> = if let Err(e) = audit.append(&intent) {
-        Err(RouterError::Refused(format!("not written: {e}")))
-    } else if read_only {
-        Err(RouterError::Refused("read-only mode: no writes".into()))
-    } else if let Some(router) = router {
-        match tokio::time::timeout(timeout, router.apply(&req)).await {
-            Ok(r) => r,
-            Err(_) => Err(RouterError::Failed(format!(
-                "no answer within {}s; the router's state is unknown, re-read before acting",
-                timeout.as_secs()
-            ))),
-        }
-    } else {
-        Err(RouterError::Refused(format!(
-            "no router for {}",
-            req.target.provider.prefix()
-        )))
-    };
+    let result: Result<crate::msg::WriteOk, RouterError> =
+        if let Err(e) = append(&audit, intent).await {
+            Err(RouterError::Refused(format!("not written: {e}")))
+        } else if read_only {
+            Err(RouterError::Refused("read-only mode: no writes".into()))
+        } else if let Some(router) = router {
+            match tokio::time::timeout(timeout, router.apply(&req)).await {
+                Ok(r) => r,
+                Err(_) => Err(RouterError::Failed(format!(
+                    "no answer within {}s; the router's state is unknown, re-read before acting",
+                    timeout.as_secs()
+                ))),
+            }
+        } else {
+            Err(RouterError::Refused(format!(
+                "no router for {}",
+                req.target.provider.prefix()
+            )))
+        };
     let mut rec = record(&req, actor, "result");
     rec.latency_ms = Some(started.elapsed().as_millis() as u64);
     match &result {
@@ -239,7 +250,7 @@ async fn execute(
             rec.error = Some(e.to_string());
         }
     }
-    if let Err(e) = audit.append(&rec) {
+    if let Err(e) = append(&audit, rec).await {
         tracing::error!("{e}");
     }
     WriteDone {
