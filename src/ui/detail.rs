@@ -33,7 +33,7 @@ fn window(app: &App, t: &Tracked) -> f64 {
         .clamp(MIN_WINDOW_S, WINDOW_S)
 }
 
-fn header(app: &App, t: &Tracked, theme: &Theme) -> Paragraph<'static> {
+fn header(app: &App, t: &Tracked, theme: &Theme, compact: bool) -> Paragraph<'static> {
     let r = &t.rollout;
     let mut builds = Vec::new();
     for b in &r.builds {
@@ -103,9 +103,10 @@ fn header(app: &App, t: &Tracked, theme: &Theme) -> Paragraph<'static> {
             Span::raw(r.router.clone()),
         ]),
     ];
+    let borders = if compact { Borders::TOP } else { Borders::ALL };
     Paragraph::new(lines).block(
         Block::default()
-            .borders(Borders::ALL)
+            .borders(borders)
             .border_style(theme.dim())
             .title(Span::styled(format!(" {} ", r.key), theme.title())),
     )
@@ -343,20 +344,23 @@ fn events(app: &App, t: &Tracked, theme: &Theme, height: usize) -> Paragraph<'st
 
 /// Draws the detail view.
 pub fn render(app: &App, t: &Tracked, theme: &Theme, frame: &mut Frame, area: Rect) {
+    // Short terminals (80×24) trade the header's bottom border and the legend for chart rows.
+    let compact = area.height < 30;
+    let (head_h, legend_h) = if compact { (4, 0) } else { (5, 1) };
     let why_h = 4u16;
-    let avail = area.height.saturating_sub(5 + why_h);
+    let avail = area.height.saturating_sub(head_h + legend_h + why_h);
     // Side by side when there is width to spare or too little height to stack three.
-    let wide = area.width >= 120 || area.height < 30;
+    let wide = area.width >= 120 || compact;
     let charts_h = (avail * 7 / 10).max(9);
     let [head, legend_area, charts_area, why_area, events_area] = Layout::vertical([
-        Constraint::Length(5),
-        Constraint::Length(1),
-        Constraint::Length(charts_h.saturating_sub(1)),
+        Constraint::Length(head_h),
+        Constraint::Length(legend_h),
+        Constraint::Length(charts_h),
         Constraint::Length(why_h),
         Constraint::Min(0),
     ])
     .areas(area);
-    frame.render_widget(header(app, t, theme), head);
+    frame.render_widget(header(app, t, theme, compact), head);
     frame.render_widget(Paragraph::new(legend(t, theme)), legend_area);
     let data = charts(app, t, theme);
     let cells: Vec<Rect> = if wide {
