@@ -113,6 +113,8 @@ fn benches(c: &mut Criterion) {
     a.ui.detail = false;
     c.bench_function("render 200x60: overview, 1,000 rollouts", |b| {
         b.iter(|| {
+            // Clear first so every frame is drawn and sent in full, not diffed to nothing.
+            term.clear().expect("clear");
             term.draw(|f| aviary::ui::render(black_box(&a), &theme, f))
                 .expect("draw");
         })
@@ -120,6 +122,8 @@ fn benches(c: &mut Criterion) {
     a.ui.detail = true;
     c.bench_function("render 200x60: detail, 1 h of 1 s history", |b| {
         b.iter(|| {
+            // Clear first so every frame is drawn and sent in full, not diffed to nothing.
+            term.clear().expect("clear");
             term.draw(|f| aviary::ui::render(black_box(&a), &theme, f))
                 .expect("draw");
         })

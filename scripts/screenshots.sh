@@ -35,7 +35,7 @@ shot() { # shot SESSION NAME BG: write $OUT/NAME.{ansi,txt,png}
   screen "$s" > "$OUT/$name.txt"
   local flag=--black; [ "$bg" = light ] && flag=
   aha $flag --title "aviary: $name" < "$OUT/$name.ansi" > "$WORK/$name.html"
-  sed -i 's#<pre>#<pre style="font-family: DejaVu Sans Mono, monospace; font-size: 14px; line-height: 1.0; margin: 8px">#' "$WORK/$name.html"
+  sed -i 's#<pre>#<pre style="font-family: DejaVu Sans Mono, monospace; font-size: 14px; line-height: 1.2; margin: 8px">#' "$WORK/$name.html"
   # Braille (the charts) and a few symbols are not in DejaVu Sans Mono; the browser falls back
   # to a proportional font and the columns drift. Pin every non-ASCII glyph to one cell.
   python3 - "$WORK/$name.html" <<'PY'
@@ -47,7 +47,7 @@ open(p, "w", encoding="utf-8").write(s)
 PY
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$WORK/chrome-$name" --hide-scrollbars --window-size=1030,524 \
+    --user-data-dir="$WORK/chrome-$name" --hide-scrollbars --window-size=1030,622 \
     --screenshot="$PWD/$OUT/$name.png" "file://$WORK/$name.html" >/dev/null 2>&1
   echo "wrote $OUT/$name.png"
 }

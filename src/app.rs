@@ -252,19 +252,29 @@ impl App {
 
     /// Rollouts shown in the table: sorted, then filtered by `/` text.
     pub fn visible_keys(&self) -> Vec<RolloutKey> {
-        let f = self.ui.filter.to_lowercase();
-        self.sorted_keys()
-            .into_iter()
-            .filter(|k| {
-                f.is_empty()
-                    || self.rollouts.get(k).is_some_and(|t| {
-                        let r = &t.rollout;
-                        k.to_string().to_lowercase().contains(&f)
-                            || r.owner.to_string().contains(&f)
-                            || r.phase.label().to_lowercase().contains(&f)
-                    })
-            })
+        self.visible()
+            .iter()
+            .map(|t| t.rollout.key.clone())
             .collect()
+    }
+
+    /// The rows themselves, in table order, without copying keys (render calls this per frame).
+    pub fn visible(&self) -> Vec<&Tracked> {
+        let f = self.ui.filter.to_lowercase();
+        let mut v: Vec<&Tracked> = self
+            .rollouts
+            .values()
+            .filter(|t| {
+                let r = &t.rollout;
+                f.is_empty()
+                    || r.key.to_string().to_lowercase().contains(&f)
+                    || r.owner.to_string().contains(&f)
+                    || r.phase.label().to_lowercase().contains(&f)
+            })
+            .collect();
+        // Stable sort: within one urgency the map's key order stands.
+        v.sort_by_key(|t| t.rollout.phase.urgency());
+        v
     }
 
     /// The selected rollout, if it still exists.
@@ -283,13 +293,7 @@ impl App {
     /// Rollouts sorted "needs a human first", then by key.
     pub fn sorted_keys(&self) -> Vec<RolloutKey> {
         let mut v: Vec<&Tracked> = self.rollouts.values().collect();
-        v.sort_by(|a, b| {
-            a.rollout
-                .phase
-                .urgency()
-                .cmp(&b.rollout.phase.urgency())
-                .then_with(|| a.rollout.key.cmp(&b.rollout.key))
-        });
+        v.sort_by_key(|t| t.rollout.phase.urgency());
         v.into_iter().map(|t| t.rollout.key.clone()).collect()
     }
 }

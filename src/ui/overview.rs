@@ -96,7 +96,7 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, wide: bool) -> Row<'a> {
 
 /// Draws the table (only the rows that fit are built, so 1,000 rollouts cost one screen).
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let keys = app.visible_keys();
+    let rows_in_order = app.visible();
     let filter = if app.ui.filter_editing || !app.ui.filter.is_empty() {
         format!(
             "  /{}{}",
@@ -110,7 +110,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .borders(Borders::ALL)
         .border_style(theme.dim())
         .title(Span::styled(
-            format!(" Rollouts ({}){filter} ", keys.len()),
+            format!(" Rollouts ({}){filter} ", rows_in_order.len()),
             theme.title(),
         ));
     if app.rollouts.is_empty() {
@@ -128,13 +128,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .ui
         .selected
         .as_ref()
-        .and_then(|s| keys.iter().position(|k| k == s));
+        .and_then(|s| rows_in_order.iter().position(|t| &t.rollout.key == s));
     let offset = sel.map_or(0, |i| i.saturating_sub(height.saturating_sub(1)));
-    let rows: Vec<Row> = keys
+    let rows: Vec<Row> = rows_in_order
         .iter()
         .skip(offset)
         .take(height.max(1))
-        .filter_map(|k| app.rollouts.get(k))
         .map(|t| row(app, t, theme, wide))
         .collect();
     let mut titles = vec!["ROLLOUT"];
