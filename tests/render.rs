@@ -337,3 +337,36 @@ fn series_and_error_states_use_their_theme_colours() {
         }
     }
 }
+
+/// A small canary fails a few requests a second, so most single refreshes hold none. The
+/// overview's error column sums the last 30 s: a failing canary never reads "0.0%" there
+/// just because its latest refresh happened to be clean.
+#[test]
+fn overview_error_column_reads_the_last_30s_not_one_refresh() {
+    let mut app = scene();
+    let key = RolloutKey::new(ProviderKind::Demo, "checkout");
+    let mut per_build = BTreeMap::new();
+    per_build.insert("build 1".to_string(), sample(40, 0, 18.0));
+    per_build.insert("build 4".to_string(), sample(10, 0, 22.0));
+    let mut samples = BTreeMap::new();
+    samples.insert(key, per_build);
+    update(
+        &mut app,
+        Msg::Metrics(MetricsBatch {
+            source: SourceId("demo".into()),
+            at: at(41),
+            samples,
+        }),
+    );
+    update(&mut app, Msg::Tick(at(41)));
+    let text = format!("{}", draw(&app, &dark(), 80, 24).backend());
+    let row = text
+        .lines()
+        .find(|l| l.contains("demo:checkout"))
+        .unwrap_or_default()
+        .to_string();
+    // Seconds 11..=41: 14 s at 5 req/s with 1 error, 16 s at 10 req/s with 2 errors and the
+    // clean last second: 14+32 = 46 errors of 70+160+10 = 240 requests = 19 %.
+    assert!(row.contains("19% /"), "{row}");
+    assert!(!row.contains("0.0% /"), "{row}");
+}

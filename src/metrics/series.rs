@@ -137,12 +137,52 @@ impl Series {
     pub fn last(&self, build: &str) -> Option<&Point> {
         self.builds.get(build).and_then(|q| q.back())
     }
+
+    /// A build's error ratio over the points measured at or after `since`, weighted by
+    /// request rate (so with equal periods it is errors / requests over the window).
+    ///
+    /// Why: one refresh of a 10 % canary holds a handful of requests, so its own error rate
+    /// flickers between 0 % and tens of percent; a table that shows "0.0 %" for a failing
+    /// canary most seconds misleads the person deciding whether to act. `None` when the
+    /// window saw no traffic for the build.
+    pub fn error_rate_since(&self, build: &str, since: SystemTime) -> Option<f64> {
+        let q = self.builds.get(build)?;
+        let (mut requests, mut errors) = (0.0, 0.0);
+        for p in q.iter().rev().take_while(|p| p.at >= since) {
+            if let Some(e) = p.error_rate {
+                requests += p.rps;
+                errors += p.rps * e;
+            }
+        }
+        (requests > 0.0).then(|| errors / requests)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn error_rate_since_sums_the_window_not_the_last_point() {
+        let mut s = Series::with_capacity(10);
+        let at = |i| UNIX_EPOCH + Duration::from_secs(i);
+        let sample = |requests, errors| BuildSample {
+            period_s: 1.0,
+            requests,
+            errors,
+            ..Default::default()
+        };
+        s.push("c", at(1), &sample(100, 100)); // outside the window
+        s.push("c", at(5), &sample(6, 1));
+        s.push("c", at(6), &sample(4, 0));
+        s.push("c", at(7), &sample(0, 0)); // no traffic: no weight
+        s.push("c", at(8), &sample(10, 1));
+        let r = s.error_rate_since("c", at(5)).unwrap_or(f64::NAN);
+        assert!((r - 2.0 / 20.0).abs() < 1e-12, "{r}");
+        assert_eq!(s.error_rate_since("c", at(9)), None);
+        assert_eq!(s.error_rate_since("missing", at(0)), None);
+    }
 
     #[test]
     fn backfill_goes_in_front_in_time_order() {

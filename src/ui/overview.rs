@@ -13,6 +13,9 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 /// Width of the weight bar in cells.
 const BAR: usize = 10;
 
+/// How far back the error-rate column looks (the header says so).
+const ERR_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// `▒▒▒▒▒▒▒███` stable|canary: different glyphs so it reads without colour too.
 pub fn weight_bar(canary: Weight, theme: &Theme) -> Line<'static> {
     let c = ((canary.percent() / 100.0) * BAR as f64).round() as usize;
@@ -37,7 +40,18 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, wide: bool) -> Row<'a> {
     };
     let c = sample(Role::Canary);
     let s = sample(Role::Stable);
-    let c_err = c.and_then(|x| x.error_rate());
+    // Error rates over the last ERR_WINDOW of chart history (one refresh of a small canary
+    // is too few requests to read), falling back to the latest sample when there is none.
+    let since = app.now.checked_sub(ERR_WINDOW).unwrap_or(app.now);
+    let windowed = |role: Role, latest: Option<&crate::metrics::BuildSample>| {
+        r.builds
+            .iter()
+            .find(|b| b.role == role)
+            .and_then(|b| t.series.error_rate_since(&b.name, since))
+            .or_else(|| latest.and_then(|x| x.error_rate()))
+    };
+    let c_err = windowed(Role::Canary, c);
+    let s_err = windowed(Role::Stable, s);
     let over = c_err.is_some_and(|e| e > t.plan.max_error_rate);
     let err = if c.is_none() && s.is_none() {
         Line::from(Span::styled("no metrics", theme.dim()))
@@ -48,10 +62,7 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, wide: bool) -> Row<'a> {
                 Style::default().fg(if over { theme.error } else { theme.canary }),
             ),
             Span::styled(" / ", theme.dim()),
-            Span::styled(
-                text::pct(s.and_then(|x| x.error_rate())),
-                Style::default().fg(theme.stable),
-            ),
+            Span::styled(text::pct(s_err), Style::default().fg(theme.stable)),
         ])
     };
     let p99 = c.and_then(|x| x.p99_ms);
@@ -142,7 +153,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         titles.push("OWNER");
         widths.push(Constraint::Length(9));
     }
-    titles.extend(["PHASE", "STABLE|CANARY", "ERR C/S", "P99", "STEP", "AGE"]);
+    titles.extend([
+        "PHASE",
+        "STABLE|CANARY",
+        "ERR 30s C/S",
+        "P99",
+        "STEP",
+        "AGE",
+    ]);
     widths.extend([
         Constraint::Length(11),
         Constraint::Length(BAR as u16 + 5),
