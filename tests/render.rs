@@ -370,3 +370,25 @@ fn overview_error_column_reads_the_last_30s_not_one_refresh() {
     assert!(row.contains("19% /"), "{row}");
     assert!(!row.contains("0.0% /"), "{row}");
 }
+
+/// An event longer than the terminal ends in "…" instead of being clipped mid-word, so the
+/// operator knows the line goes on (the full text is in the why and the audit log).
+#[test]
+fn long_events_end_in_an_ellipsis() {
+    let mut app = scene();
+    let key = RolloutKey::new(ProviderKind::Demo, "checkout");
+    let long = "rolled back: canary errors 4/28 (14.3%) vs stable 1/471 (0.21%): likelihood ratio 1343 ≥ 200 (p ≤ 7.4e-4), about 30× stable";
+    app.rollouts
+        .get_mut(&key)
+        .expect("demo")
+        .event(at(40), aviary::app::Level::Error, long);
+    press(&mut app, KeyCode::Enter);
+    let text = format!("{}", draw(&app, &dark(), 80, 24).backend());
+    let line = text
+        .lines()
+        .find(|l| l.contains("rolled back: canary errors"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains("…"), "{text}");
+    assert!(!line.contains("30× stable"), "{line}");
+}

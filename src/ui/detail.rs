@@ -313,7 +313,8 @@ fn why(t: &Tracked, theme: &Theme) -> Paragraph<'static> {
     .wrap(Wrap { trim: true })
 }
 
-fn events(app: &App, t: &Tracked, theme: &Theme, height: usize) -> Paragraph<'static> {
+fn events(app: &App, t: &Tracked, theme: &Theme, area: Rect) -> Paragraph<'static> {
+    let height = area.height.saturating_sub(1) as usize;
     let lines: Vec<Line> = t
         .events
         .iter()
@@ -325,12 +326,11 @@ fn events(app: &App, t: &Tracked, theme: &Theme, height: usize) -> Paragraph<'st
                 Level::Warn => theme.warn,
                 Level::Error => theme.error,
             };
+            let when = format!("{:>4} ago  ", text::age(app.now, e.at));
+            let room = (area.width as usize).saturating_sub(when.len());
             Line::from(vec![
-                Span::styled(
-                    format!("{:>4} ago  ", text::age(app.now, e.at)),
-                    theme.dim(),
-                ),
-                Span::styled(e.text.clone(), Style::default().fg(c)),
+                Span::styled(when, theme.dim()),
+                Span::styled(text::fit(&e.text, room), Style::default().fg(c)),
             ])
         })
         .collect();
@@ -376,8 +376,5 @@ pub fn render(app: &App, t: &Tracked, theme: &Theme, frame: &mut Frame, area: Re
         chart::render(d, theme, frame, cell);
     }
     frame.render_widget(why(t, theme), why_area);
-    frame.render_widget(
-        events(app, t, theme, events_area.height.saturating_sub(1) as usize),
-        events_area,
-    );
+    frame.render_widget(events(app, t, theme, events_area), events_area);
 }

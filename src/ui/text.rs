@@ -36,6 +36,32 @@ pub fn ms(v: Option<f64>) -> String {
     }
 }
 
+/// `s` cut to `width` terminal cells with a trailing `…` when it does not fit.
+///
+/// Why: a line the terminal clips mid-word ("… about 30× stable" ending in "abo") reads as
+/// complete; the ellipsis tells the operator there is more (in the audit log or the why).
+pub fn fit(s: &str, width: usize) -> String {
+    let cells = |x: &str| ratatui::text::Span::raw(x).width();
+    if cells(s) <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    let mut buf = [0u8; 4];
+    for ch in s.chars() {
+        let w = cells(ch.encode_utf8(&mut buf));
+        if used + w + 1 > width {
+            break;
+        }
+        used += w;
+        out.push(ch);
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +74,13 @@ mod tests {
         assert_eq!(pct(Some(0.001)), "0.1%");
         assert_eq!(pct(None), "—");
         assert_eq!(ms(Some(812.4)), "812ms");
+    }
+
+    #[test]
+    fn fit_marks_what_it_cuts() {
+        assert_eq!(fit("canary 10% → 0%", 15), "canary 10% → 0%");
+        assert_eq!(fit("canary 10% → 0%", 12), "canary 10% …");
+        assert_eq!(fit("about 30× stable", 8), "about 3…");
+        assert_eq!(fit("abc", 0), "");
     }
 }
