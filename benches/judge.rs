@@ -7,8 +7,8 @@
 //!   `aviary simulate --runs 1000` takes (100× this batch, spread over the cores).
 
 use aviary::domain::Plan;
+use aviary::domain::observation::{BuildSample, LatencyHistogram};
 use aviary::driver::{Counts, Judge, StatJudge, ThresholdJudge, Window};
-use aviary::metrics::{BuildSample, LatencyHistogram};
 use aviary::simulate::traffic::{SCENARIOS, Traffic};
 use aviary::simulate::{baseline_plan, rollout, simulate};
 use criterion::{Criterion, criterion_group, criterion_main};

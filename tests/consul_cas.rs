@@ -7,9 +7,9 @@
 //! as Consul does, answers a CAS write `true` or `false`, rejects splits that do not sum to
 //! 100, enforces an ACL token when asked to, and records every request it receives.
 
+use aviary::domain::change::{Command, OpId, Origin, RouterChange, WriteRequest};
 use aviary::domain::{ProviderKind, RolloutKey, Weight};
-use aviary::effect::{RouterChange, WriteRequest};
-use aviary::msg::{Command, Msg, OpId, Origin, ProviderEvent};
+use aviary::msg::{Msg, ProviderEvent};
 use aviary::providers::consul::{Consul, ConsulClient, ConsulRouter};
 use aviary::providers::{Router, RouterError};
 use axum::body::Bytes;

@@ -10,8 +10,8 @@ pub mod stat;
 pub use judge::{Counts, Judge, ThresholdJudge, Verdict, Window};
 pub use stat::StatJudge;
 
+use crate::domain::observation::BuildSample;
 use crate::domain::{Plan, Weight};
-use crate::metrics::BuildSample;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 

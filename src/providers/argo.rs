@@ -8,10 +8,11 @@ use super::kube::access::{Access, Permission};
 use super::kube::fields::{Condition, lenient_list};
 use super::kube::kinds::{self, Kind, ObjRef};
 use super::kube::patch::{self, Step};
+use crate::domain::change::Command;
+use crate::domain::weight::controller_owns_route;
 use crate::domain::{
     ActionKind, Build, Capabilities, Controller, Owner, Phase, Role, Rollout, RolloutKey, Weight,
 };
-use crate::msg::Command;
 use kube::api::DynamicObject;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -391,7 +392,7 @@ fn last_transition(v: &View) -> Option<std::time::SystemTime> {
 fn capabilities(v: &View, access: &Access) -> Capabilities {
     let mut caps = Capabilities::all().refuse(
         ActionKind::SetWeight,
-        "controller owns this route: Argo Rollouts sets the weights (use n, P or A)",
+        controller_owns_route("Argo Rollouts"),
     );
     let spec = Permission::patch(Kind::Rollout, None);
     let status = Permission::patch(Kind::Rollout, Some("status"));
@@ -618,7 +619,7 @@ pub fn patches(
             "retry (status.abort=false)",
         )),
         Command::SetWeight(_) => {
-            return Err("controller owns this route: Argo Rollouts sets the weights".into());
+            return Err(controller_owns_route("Argo Rollouts"));
         }
     }
     Ok(steps)

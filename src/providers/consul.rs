@@ -9,12 +9,12 @@
 //! The ACL token goes in `X-Consul-Token` and is never printed.
 
 use super::{Router, RouterError};
+use crate::domain::change::{RouterChange, WriteOk, WriteRequest};
+use crate::domain::observation::SourceId;
 use crate::domain::weight::rules;
 use crate::domain::{Build, Owner, Phase, ProviderKind, Role, Rollout, RolloutKey, Weight};
-use crate::effect::{RouterChange, WriteRequest};
-use crate::metrics::SourceId;
 use crate::metrics::templates::{BuildTarget, Target};
-use crate::msg::{Msg, ProviderEvent, WriteOk};
+use crate::msg::{Msg, ProviderEvent};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::path::Path;

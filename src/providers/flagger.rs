@@ -9,11 +9,12 @@ use super::kube::kinds::{self, Kind, ObjRef};
 use super::kube::patch::{self, Step};
 use super::kube::split;
 use super::{gateway_api, istio, smi};
+use crate::domain::change::Command;
+use crate::domain::weight::controller_owns_route;
 use crate::domain::{
     ActionKind, Build, Capabilities, Controller, Owner, Phase, ProviderKind, Role, Rollout,
     RolloutKey, Weight,
 };
-use crate::msg::Command;
 use kube::api::DynamicObject;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -255,10 +256,7 @@ fn message(v: &View) -> String {
 
 fn capabilities(v: &View, router: Option<Kind>, ctx: &FlaggerCtx) -> Capabilities {
     let mut caps = Capabilities::all()
-        .refuse(
-            ActionKind::SetWeight,
-            "controller owns this route: Flagger sets the weights (use n, P or A)",
-        )
+        .refuse(ActionKind::SetWeight, controller_owns_route("Flagger"))
         .refuse(
             ActionKind::Retry,
             "Flagger retries on a new revision: change the target workload",
@@ -458,6 +456,6 @@ pub fn steps(
             Ok(out)
         }
         Command::Retry => Err("Flagger retries on a new revision".into()),
-        Command::SetWeight(_) => Err("controller owns this route: Flagger sets the weights".into()),
+        Command::SetWeight(_) => Err(controller_owns_route("Flagger")),
     }
 }

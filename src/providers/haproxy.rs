@@ -8,13 +8,13 @@
 //! `show stat` counter deltas, so HAProxy mode needs nothing else.
 
 use super::{Router, RouterError};
-use crate::domain::weight::rules;
+use crate::domain::change::{RouterChange, WriteOk, WriteRequest};
+use crate::domain::observation::{MetricsBatch, SourceId};
+use crate::domain::weight::{haproxy_rounding_note, rules};
 use crate::domain::{Build, Owner, Phase, ProviderKind, Role, Rollout, RolloutKey, Weight};
-use crate::effect::{RouterChange, WriteRequest};
 use crate::metrics::poller::{Deltas, Totals};
 use crate::metrics::templates::{BuildTarget, Target};
-use crate::metrics::{MetricsBatch, SourceId};
-use crate::msg::{Msg, ProviderEvent, WriteOk};
+use crate::msg::{Msg, ProviderEvent};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -431,10 +431,7 @@ impl Router for HaproxyRouter {
         });
         let mut notes = Vec::new();
         if rounded {
-            notes.push(format!(
-                "HAProxy weights are 0..=256: canary {c}/256 = {:.2}%",
-                f64::from(c) / 2.56
-            ));
+            notes.push(haproxy_rounding_note(c));
         }
         let canary_weight = if (rs, rc) == (s, c) {
             *w

@@ -3,8 +3,8 @@
 
 use super::audit_path;
 use crate::cli::{ConsulArgs, GlobalArgs, HaproxyArgs, PlanArgs};
+use crate::domain::observation::SourceId;
 use crate::domain::{Plan, ProviderKind};
-use crate::metrics::SourceId;
 use crate::metrics::poller::{PromSource, check_reachable};
 use crate::metrics::prometheus::PromClient;
 use crate::metrics::templates::{DataPlane, Target, Template};

@@ -6,9 +6,8 @@
 //! on the same requests, so the simulator can count exactly the *canary-caused* failures
 //! (the blast radius) rather than estimate them.
 
+use crate::domain::observation::{BuildSample, LatencyHistogram, histogram::BOUNDS_MS};
 use crate::driver::stat::rank::normal_cdf;
-use crate::metrics::histogram::BOUNDS_MS;
-use crate::metrics::{BuildSample, LatencyHistogram};
 use rand::Rng;
 
 /// How one build behaves.

@@ -22,8 +22,7 @@ pub mod sprt;
 
 use super::judge::{Counts, Judge, Verdict, Window};
 use crate::domain::Plan;
-use crate::metrics::LatencyHistogram;
-use crate::metrics::histogram::BOUNDS_MS;
+use crate::domain::observation::{LatencyHistogram, histogram::BOUNDS_MS};
 use sprt::Sprt;
 
 /// Parameters of the statistical judge; the defaults are what `aviary simulate` measures.
@@ -335,7 +334,7 @@ impl Judge for StatJudge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::BuildSample;
+    use crate::domain::observation::BuildSample;
 
     fn counts(req: u64, err: u64, latencies: &[(f64, u64)]) -> Counts {
         let mut h = LatencyHistogram::default();

@@ -5,7 +5,7 @@
 
 use crate::cli::KubeArgs;
 use crate::domain::Rollout;
-use crate::metrics::SourceId;
+use crate::domain::observation::SourceId;
 use crate::metrics::poller::{PromSource, check_reachable};
 use crate::metrics::prometheus::PromClient;
 use crate::metrics::templates::{BuildTarget, Target, Template};

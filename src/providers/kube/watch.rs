@@ -5,8 +5,8 @@
 use super::Shared;
 use super::access;
 use super::kinds::Kind;
+use crate::domain::observation::SourceId;
 use crate::domain::{Rollout, RolloutKey};
-use crate::metrics::SourceId;
 use crate::msg::{Msg, ProviderEvent};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
