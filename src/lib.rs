@@ -19,6 +19,7 @@ pub mod driver;
 pub mod effect;
 pub mod event_loop;
 pub mod headless;
+pub mod http_api;
 pub mod keymap;
 pub mod metrics;
 pub mod msg;

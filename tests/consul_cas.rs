@@ -9,6 +9,7 @@
 
 use aviary::domain::change::{Command, OpId, Origin, RouterChange, WriteRequest};
 use aviary::domain::{ProviderKind, RolloutKey, Weight};
+use aviary::http_api::Secret;
 use aviary::msg::{Msg, ProviderEvent};
 use aviary::providers::consul::{Consul, ConsulClient, ConsulRouter};
 use aviary::providers::{Router, RouterError};
@@ -229,7 +230,7 @@ fn assembled() -> Value {
 
 async fn connect(fake: &FakeConsul, token: Option<&str>) -> (Arc<Consul>, mpsc::Receiver<Msg>) {
     let (tx, rx) = mpsc::channel(64);
-    let client = ConsulClient::new(&fake.url, token.map(String::from)).unwrap();
+    let client = ConsulClient::new(&fake.url, token.map(Secret::from)).unwrap();
     let (c, _) = Consul::connect(client, "web", None, None, tx)
         .await
         .unwrap();

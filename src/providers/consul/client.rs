@@ -1,42 +1,23 @@
 //! The config-entry API client: reads a splitter with its index, writes with CAS.
 
+use crate::http_api::{ApiClient, Auth, Secret};
 use crate::providers::RouterError;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
 /// The ACL token: `--token-file` wins, else `$CONSUL_HTTP_TOKEN`, else none.
-pub fn token(file: Option<&Path>) -> Result<Option<String>, String> {
-    if let Some(f) = file {
-        let t = std::fs::read_to_string(f)
-            .map_err(|e| format!("cannot read Consul token file {}: {e}", f.display()))?;
-        let t = t.trim();
-        if t.is_empty() {
-            return Err(format!("Consul token file {} is empty", f.display()));
-        }
-        return Ok(Some(t.to_string()));
+pub fn token(file: Option<&Path>) -> Result<Option<Secret>, String> {
+    match file {
+        Some(f) => Secret::from_file(f, "Consul token file").map(Some),
+        None => Ok(Secret::from_env("CONSUL_HTTP_TOKEN")),
     }
-    Ok(std::env::var("CONSUL_HTTP_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty()))
 }
 
 /// A client for Consul's config-entry API.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ConsulClient {
-    pub(super) base: String,
-    pub(super) http: reqwest::Client,
-    pub(super) token: Option<String>,
-}
-
-impl std::fmt::Debug for ConsulClient {
-    // The ACL token is a secret: never print it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsulClient")
-            .field("base", &self.base)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
+    pub(super) api: ApiClient,
 }
 
 /// A splitter entry as read, with the index a CAS write must name.
@@ -118,33 +99,22 @@ pub fn check_sum(entry: &Value) -> Result<(), String> {
 }
 
 impl ConsulClient {
-    /// A client for `base` (`http://127.0.0.1:8500`).
-    pub fn new(base: &str, token: Option<String>) -> Result<Self, String> {
-        let base = base.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(format!(
-                "Consul address {base:?} must start with http:// or https://"
-            ));
+    /// A client for `base` (`http://127.0.0.1:8500`); the token goes in `X-Consul-Token`.
+    pub fn new(base: &str, token: Option<Secret>) -> Result<Self, String> {
+        let mut api = ApiClient::new(base, "Consul", Duration::from_secs(5))?;
+        if let Some(t) = token {
+            api = api.with_auth(Auth::Header("X-Consul-Token", t));
         }
-        crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| format!("Consul client: {e}"))?;
-        Ok(ConsulClient { base, http, token })
+        Ok(ConsulClient { api })
     }
 
     /// The address, for messages.
     pub fn addr(&self) -> &str {
-        &self.base
+        self.api.base()
     }
 
     pub(super) fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let r = self.http.request(method, format!("{}{path}", self.base));
-        match &self.token {
-            Some(t) => r.header("X-Consul-Token", t),
-            None => r,
-        }
+        self.api.request(method, path)
     }
 
     /// `GET /v1/config/<kind>/<name>`; `Ok(None)` when Consul has no such entry.
@@ -153,7 +123,7 @@ impl ConsulClient {
             .req(reqwest::Method::GET, &format!("/v1/config/{kind}/{name}"))
             .send()
             .await
-            .map_err(|e| format!("Consul at {} is unreachable: {e}", self.base))?;
+            .map_err(|e| format!("Consul at {} is unreachable: {e}", self.api.base()))?;
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         match status.as_u16() {
@@ -195,7 +165,7 @@ impl ConsulClient {
             .map_err(|e| {
                 RouterError::Failed(format!(
                     "Consul at {} did not answer the write ({e}); its state is unknown, re-read before acting",
-                    self.base
+                    self.api.base()
                 ))
             })?;
         let status = resp.status().as_u16();
