@@ -31,7 +31,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ));
         spans.push(Span::raw(" "));
     }
-    for (id, s) in &app.sources {
+    for id in app.sources.keys() {
         let (mark, style) = if app.is_stale(id) {
             let age = app
                 .source_age(id)
