@@ -30,6 +30,7 @@ pub mod settings;
 pub mod simulate;
 pub mod terminal;
 pub mod theme;
+pub mod toml_file;
 pub mod ui;
 pub mod update;
 
