@@ -40,6 +40,9 @@ const BUCKET_MS: i64 = 60_000;
 /// Where the stand-in's clock starts (Unix ms).
 const T0: i64 = 1_764_633_600_000;
 
+/// Per server: (responses, 5xx) in one bucket.
+type Counts = BTreeMap<String, (u64, u64)>;
+
 /// What the stand-in answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -218,7 +221,7 @@ impl StandIn {
 
     /// The last `n` buckets as `(timestamp, per-server counts)`, the newest one filling
     /// (the delta since the last bucket edge).
-    fn window(&self, n: usize) -> Vec<(i64, BTreeMap<String, (u64, u64)>)> {
+    fn window(&self, n: usize) -> Vec<(i64, Counts)> {
         let now = counters(&self.socket);
         let i = self.inner.lock().unwrap();
         let mut filling = BTreeMap::new();
@@ -226,7 +229,7 @@ impl StandIn {
             let (pr, pe) = i.last.get(server).copied().unwrap_or((*r, *e));
             filling.insert(server.clone(), (r.saturating_sub(pr), e.saturating_sub(pe)));
         }
-        let mut all: Vec<_> = i.buckets.iter().cloned().collect();
+        let mut all: Vec<Counts> = i.buckets.to_vec();
         all.push(filling);
         let start = all.len().saturating_sub(n);
         all.into_iter()
@@ -444,7 +447,7 @@ async fn dd_query(
             .and_then(|r| r.split('}').next())
             .unwrap_or("version");
         let builds: Vec<String> = scope
-            .split(|c: char| c == ' ' || c == '(' || c == ')')
+            .split([' ', '(', ')'])
             .filter_map(|t| t.strip_prefix(&format!("{tag}:")).map(str::to_string))
             .collect();
         for b in builds {
