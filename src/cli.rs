@@ -406,4 +406,31 @@ mod tests {
         assert!(d.plan.resolve(&Plan::default()).is_err());
         assert!(Cli::try_parse_from(["aviary", "demo", "--step", "160"]).is_err());
     }
+
+    #[test]
+    fn one_metrics_source_at_a_time_and_keys_need_their_source() {
+        let base = ["aviary", "haproxy", "--socket", "s", "--backend", "b"];
+        let with = |extra: &[&str]| {
+            let mut v: Vec<&str> = base.to_vec();
+            v.extend_from_slice(&["--stable", "a", "--canary", "c"]);
+            v.extend_from_slice(extra);
+            Cli::try_parse_from(v)
+        };
+        assert!(with(&["--prometheus", "http://p", "--dynatrace", "http://d"]).is_err());
+        assert!(with(&["--prometheus", "http://p", "--datadog", "datadoghq.com"]).is_err());
+        assert!(with(&["--dynatrace", "http://d", "--datadog", "datadoghq.com"]).is_err());
+        assert!(with(&["--dynatrace-token-file", "f"]).is_err());
+        assert!(with(&["--datadog-app-key-file", "f"]).is_err());
+        let cli = with(&["--datadog", "datadoghq.eu", "--datadog-build-tag", "v"]).unwrap();
+        let Commands::Haproxy(h) = cli.command else {
+            panic!("not haproxy")
+        };
+        assert!(h.metrics.any());
+        assert_eq!(h.metrics.saas.datadog_build_tag.as_deref(), Some("v"));
+        let cli = Cli::try_parse_from(["aviary", "--event-format", "datadog", "demo"]).unwrap();
+        assert_eq!(
+            cli.global.event_format,
+            crate::change_event::EventFormat::Datadog
+        );
+    }
 }
