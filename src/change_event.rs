@@ -168,8 +168,16 @@ pub fn dynatrace_event(ev: &ChangeEvent) -> Value {
         "backout plan": ev.undo,
         "message": ev.message,
     });
-    if let (Some(e), Some(m)) = (&ev.error, props.as_object_mut()) {
-        m.insert("error".into(), Value::String(e.clone()));
+    if let Some(m) = props.as_object_mut() {
+        if let Some(e) = &ev.error {
+            m.insert("error".into(), Value::String(e.clone()));
+        }
+        let b = ev.builds.clone().unwrap_or_default();
+        for (k, v) in [("build.stable", b.stable), ("build.canary", b.canary)] {
+            if let Some(v) = v {
+                m.insert(k.into(), Value::String(v));
+            }
+        }
     }
     json!({
         "eventType": event_type,
@@ -204,6 +212,16 @@ pub fn datadog_event(ev: &ChangeEvent) -> Value {
         "source_type_name": "aviary",
         "aggregation_key": ev.target.chars().take(100).collect::<String>(),
     });
+    let b = ev.builds.clone().unwrap_or_default();
+    let builds = [("stable_build", b.stable), ("canary_build", b.canary)];
+    if let Some(tags) = body["tags"].as_array_mut() {
+        for (k, v) in builds {
+            if let Some(v) = v {
+                tags.push(Value::String(format!("build:{v}")));
+                tags.push(Value::String(format!("{k}:{v}")));
+            }
+        }
+    }
     if let (Ok(t), Some(m)) = (humantime::parse_rfc3339(&ev.ts), body.as_object_mut())
         && let Ok(d) = t.duration_since(UNIX_EPOCH)
     {

@@ -156,6 +156,7 @@ async fn faulty_canary_rolls_back_on_datadog_metrics() {
     assert!(tags.contains(&"rollout:haproxy:be"), "{tags:?}");
     assert!(tags.contains(&"action:abort"), "{tags:?}");
     assert!(tags.contains(&"canary_weight_after:0"), "{tags:?}");
+    assert!(tags.contains(&"canary_build:canary"), "{tags:?}");
     assert_eq!(last["alert_type"], "warning");
     assert!(last["text"].as_str().unwrap().contains("Backout plan"));
 

@@ -146,6 +146,8 @@ async fn faulty_canary_rolls_back_on_dynatrace_metrics() {
     assert_eq!(last["eventType"], "CUSTOM_DEPLOYMENT");
     assert_eq!(last["properties"]["action"], "abort");
     assert_eq!(last["properties"]["weight.after"], "0");
+    assert_eq!(last["properties"]["build.canary"], "canary");
+    assert_eq!(last["properties"]["build.stable"], "stable");
     assert!(
         last["properties"]["backout plan"]
             .as_str()

@@ -28,6 +28,10 @@ fn event(action: &str, after: Option<f64>, error: Option<&str>) -> ChangeEvent {
         undo: "set the canary of haproxy:be back to 20% (aviary: select it, press w, type 20)"
             .into(),
         message: "aviary abort on haproxy:be: canary 20% → 0%. Undo: …".into(),
+        builds: Some(aviary::domain::change::BuildNames {
+            stable: Some("1.4.0".into()),
+            canary: Some("1.5.0".into()),
+        }),
     }
 }
 
@@ -46,6 +50,8 @@ fn dynatrace_payload_has_the_documented_shape() {
     assert_eq!(p["weight.after"], "0");
     assert_eq!(p["actor"], "ops@example");
     assert!(p["backout plan"].as_str().unwrap().contains("back to 20%"));
+    assert_eq!(p["build.stable"], "1.4.0");
+    assert_eq!(p["build.canary"], "1.5.0");
     assert!(p.as_object().unwrap().values().all(Value::is_string), "{e}");
     let keys: Vec<&String> = e.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["eventType", "properties", "title"]);
@@ -83,6 +89,10 @@ fn datadog_payload_has_the_documented_shape() {
         "result:ok",
         "canary_weight_before:20",
         "canary_weight_after:0",
+        "build:1.4.0",
+        "build:1.5.0",
+        "stable_build:1.4.0",
+        "canary_build:1.5.0",
     ] {
         assert!(tags.contains(&t), "{t} missing from {tags:?}");
     }

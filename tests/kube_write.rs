@@ -164,6 +164,7 @@ impl World {
             },
             change,
             expected_version: r.version.clone(),
+            builds: Default::default(),
         };
         self.api.clear_requests();
         let out = self.router.apply(&req).await;
