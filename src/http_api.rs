@@ -143,7 +143,11 @@ mod tests {
         let c = ApiClient::new("http://127.0.0.1:9", "test", Duration::from_secs(1))
             .unwrap()
             .with_auth(Auth::Header("X-Token", Secret::new("s3cret")));
-        let shown = format!("{c:?} {:?}", Secret::new("s3cret"));
+        let dd = ApiClient::new("http://127.0.0.1:9", "test", Duration::from_secs(1))
+            .unwrap()
+            .with_auth(Auth::Headers(vec![("DD-API-KEY", Secret::new("s3cret"))]));
+        let dt = Auth::Scheme("Api-Token", Secret::new("s3cret"));
+        let shown = format!("{c:?} {dd:?} {dt:?} {:?}", Secret::new("s3cret"));
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("<redacted>"));
     }

@@ -378,4 +378,24 @@ mod tests {
         let e = parse(200, "garbage", "version", &DdTemplate::builtin()).unwrap_err();
         assert!(e.contains("not the metrics query API's JSON"), "{e}");
     }
+
+    #[test]
+    fn template_files_deny_unknown_keys_and_read_the_lookback() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("dd.toml");
+        std::fs::write(
+            &f,
+            "requests = \"a{{filter}}\"\nerrors = \"b{{filter}}\"\nlookback = \"10m\"\n",
+        )
+        .unwrap();
+        let t = DdTemplate::load(&f).unwrap();
+        assert_eq!(t.lookback, Duration::from_secs(600));
+        std::fs::write(
+            &f,
+            "requests = \"a{{filter}}\"\nerrors = \"b{{filter}}\"\np90 = \"x\"\n",
+        )
+        .unwrap();
+        let e = DdTemplate::load(&f).unwrap_err();
+        assert!(e.starts_with(&format!("{}:3:", f.display())), "{e}");
+    }
 }

@@ -387,4 +387,23 @@ mod tests {
         let e = parse(200, "<html>oops</html>", "build", &DtTemplate::builtin()).unwrap_err();
         assert!(e.contains("not the Metrics API's JSON"), "{e}");
     }
+
+    #[test]
+    fn template_files_deny_unknown_keys_and_need_a_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("dt.toml");
+        std::fs::write(&f, "requests = \"a:filter({filter})\"\nerors = \"b\"\n").unwrap();
+        let e = DtTemplate::load(&f).unwrap_err();
+        assert!(e.starts_with(&format!("{}:2:", f.display())), "{e}");
+        std::fs::write(&f, "requests = \"a\"\nerrors = \"b:filter({filter})\"\n").unwrap();
+        assert!(DtTemplate::load(&f).unwrap_err().contains("no {filter}"));
+        std::fs::write(
+            &f,
+            "requests = \"a:filter({filter})\"\nerrors = \"b:filter({filter})\"\n",
+        )
+        .unwrap();
+        let t = DtTemplate::load(&f).unwrap();
+        assert_eq!((t.resolution.as_str(), t.from.as_str()), ("1m", "now-5m"));
+        assert!(t.p99.is_none());
+    }
 }
