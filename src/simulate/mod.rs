@@ -34,6 +34,7 @@ pub fn baseline_plan() -> Plan {
         threshold: 5,
         max_error_rate: 0.01,
         max_p99: Duration::from_millis(500),
+        evidence: Default::default(),
     }
 }
 
