@@ -5,8 +5,10 @@
 //! many users a bad canary hurts, how often a good one is thrown away), which no single
 //! demo run can show. Simulated time makes thousands of rollouts take seconds.
 
+pub mod goals;
 pub mod report;
 pub mod rollout;
+pub mod scenario;
 pub mod traffic;
 
 use crate::cli::{JudgeKind, SimulateArgs};
@@ -16,7 +18,8 @@ use rollout::RunResult;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use traffic::{SCENARIOS, Traffic};
+use scenario::SCENARIOS;
+use traffic::Traffic;
 
 /// Total request rates simulated, requests per second.
 pub const RATES: [u32; 3] = [20, 100, 1000];
