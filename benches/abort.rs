@@ -5,8 +5,9 @@
 use aviary::app::App;
 use aviary::audit::AuditLog;
 use aviary::demo::{DemoOptions, DemoWorld, Scenario};
+use aviary::domain::change::Command;
 use aviary::domain::{Plan, ProviderKind, Weight};
-use aviary::msg::{Command, Msg, ProviderEvent};
+use aviary::msg::{Msg, ProviderEvent};
 use aviary::providers::demo::{self as demo_provider, DemoRouter};
 use aviary::session::Session;
 use criterion::{Criterion, criterion_group, criterion_main};

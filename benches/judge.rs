@@ -9,7 +9,7 @@
 
 use aviary::domain::{Plan, Weight};
 use aviary::driver::{Counts, Evidence, Judge, StatJudge, Strata, ThresholdJudge, Window};
-use aviary::metrics::{BuildSample, LatencyHistogram};
+use aviary::domain::observation::{BuildSample, LatencyHistogram};
 use aviary::simulate::traffic::{SCENARIOS, Traffic};
 use aviary::simulate::{baseline_plan, rollout, simulate};
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -2,8 +2,10 @@
 //! a rollout carrying one hour of 1-second history per build. Target: ≤ 1 ms median a frame.
 
 use aviary::app::App;
+use aviary::domain::observation::{
+    BuildSample, LatencyHistogram, MarkerKind, MetricsBatch, SourceId,
+};
 use aviary::domain::{Build, Owner, Plan, ProviderKind, Role, Rollout, RolloutKey, Weight};
-use aviary::metrics::{BuildSample, LatencyHistogram, MarkerKind, MetricsBatch, SourceId};
 use aviary::msg::{Msg, ProviderEvent};
 use aviary::update::update;
 use criterion::{Criterion, criterion_group, criterion_main};

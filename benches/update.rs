@@ -2,8 +2,8 @@
 //! autopilot tick over many rollouts. Both run on the UI task, so they bound frame latency.
 
 use aviary::app::App;
+use aviary::domain::observation::{BuildSample, LatencyHistogram, MetricsBatch, SourceId};
 use aviary::domain::{Build, Owner, Plan, ProviderKind, Role, Rollout, RolloutKey, Weight};
-use aviary::metrics::{BuildSample, LatencyHistogram, MetricsBatch, SourceId};
 use aviary::msg::{Msg, ProviderEvent};
 use aviary::update::update;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};

@@ -2,10 +2,10 @@
 //! reads it. Constructible in a plain `#[test]`.
 
 use crate::domain::Weight;
+use crate::domain::change::{Command, OpId, Origin};
+use crate::domain::observation::{BuildSample, Series, SourceId};
 use crate::domain::{Plan, Rollout, RolloutKey};
 use crate::driver::{Autopilot, Judge, ThresholdJudge};
-use crate::metrics::{BuildSample, Series, SourceId};
-use crate::msg::{Command, OpId, Origin};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

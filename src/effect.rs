@@ -3,57 +3,14 @@
 //! result) and `--read-only` is enforced here a second time.
 
 use crate::audit::{AuditLog, AuditRecord};
-use crate::domain::{ProviderKind, RolloutKey, Weight};
-use crate::msg::{Command, Msg, OpId, Origin, WriteDone};
+use crate::domain::change::{LocalAction, Origin, RouterChange, WriteDone, WriteRequest};
+use crate::domain::{ProviderKind, Weight};
+use crate::msg::Msg;
 use crate::providers::{Router, RouterError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
-
-/// What the router is asked to change.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RouterChange {
-    /// Autopilot routers: set the canary's share (stable gets the rest).
-    CanaryWeight(Weight),
-    /// Controller-owned rollouts: ask the controller to carry out the command.
-    Controller(Command),
-}
-
-/// One router write, from `update` to the executor.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WriteRequest {
-    /// Links audit lines and the result.
-    pub op: OpId,
-    /// The rollout.
-    pub target: RolloutKey,
-    /// The operator or autopilot command behind it.
-    pub command: Command,
-    /// Who asked.
-    pub origin: Origin,
-    /// Canary weight before.
-    pub before: Weight,
-    /// Canary weight asked for, when the command is about a weight.
-    pub requested: Option<Weight>,
-    /// The change itself.
-    pub change: RouterChange,
-    /// Version the change was computed from (resourceVersion, ModifyIndex).
-    pub expected_version: Option<String>,
-}
-
-/// An action that does not touch any router but still belongs in the audit trail
-/// (pausing aviary's own autopilot, for example).
-#[derive(Clone, Debug, PartialEq)]
-pub struct LocalAction {
-    /// The rollout.
-    pub target: RolloutKey,
-    /// What was done.
-    pub command: Command,
-    /// Canary weight at the time.
-    pub weight: Weight,
-    /// In words.
-    pub note: String,
-}
 
 /// Side effects requested by `update`.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,7 +59,7 @@ impl Executor {
         self
     }
 
-    /// Posts a [`crate::change_event::ChangeEvent`] for every write to this webhook.
+    /// Posts a [`crate::domain::change::ChangeEvent`] for every write to this webhook.
     pub fn set_webhook(&mut self, hook: crate::change_event::Webhook) {
         self.webhook = Some(hook);
     }
@@ -134,8 +91,12 @@ impl Executor {
                             ),
                             Err(e) => (None, Some(e.clone())),
                         };
-                        hook.post(&crate::change_event::ChangeEvent::new(
-                            &req, &actor, after, err,
+                        hook.post(&crate::domain::change::ChangeEvent::new(
+                            &req,
+                            &actor,
+                            SystemTime::now(),
+                            after,
+                            err,
                         ))
                         .await;
                     }
@@ -217,7 +178,7 @@ async fn execute(
 ) -> WriteDone {
     let started = Instant::now();
     let intent = record(&req, actor, "intent");
-    let result: Result<crate::msg::WriteOk, RouterError> =
+    let result: Result<crate::domain::change::WriteOk, RouterError> =
         if let Err(e) = append(&audit, intent).await {
             Err(RouterError::Refused(format!("not written: {e}")))
         } else if read_only {

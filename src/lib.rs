@@ -19,6 +19,7 @@ pub mod driver;
 pub mod effect;
 pub mod event_loop;
 pub mod headless;
+pub mod http_api;
 pub mod keymap;
 pub mod metrics;
 pub mod msg;
@@ -29,6 +30,7 @@ pub mod settings;
 pub mod simulate;
 pub mod terminal;
 pub mod theme;
+pub mod toml_file;
 pub mod ui;
 pub mod update;
 

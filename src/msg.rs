@@ -1,57 +1,9 @@
 //! Everything `update` consumes. Workers, the terminal and the clock all speak `Msg`.
 
-use crate::domain::{ActionKind, Rollout, RolloutKey, Weight};
-use crate::metrics::{MetricsBatch, SourceId};
-use serde::{Deserialize, Serialize};
+use crate::domain::change::{Command, WriteDone};
+use crate::domain::observation::{MetricsBatch, SourceId};
+use crate::domain::{Rollout, RolloutKey};
 use std::time::SystemTime;
-
-/// An operator or autopilot command on one rollout (DESIGN §4).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Command {
-    /// Hold stepping.
-    Pause,
-    /// Continue stepping.
-    Resume,
-    /// One step forward.
-    Advance,
-    /// Canary to 100 %.
-    Promote,
-    /// Canary to 0 %, now.
-    Abort,
-    /// Start the plan over after an abort.
-    Retry,
-    /// An exact canary weight.
-    SetWeight(Weight),
-}
-
-impl Command {
-    /// The action this command performs, for capabilities and the audit log.
-    pub fn kind(self) -> ActionKind {
-        match self {
-            Command::Pause => ActionKind::Pause,
-            Command::Resume => ActionKind::Resume,
-            Command::Advance => ActionKind::Advance,
-            Command::Promote => ActionKind::Promote,
-            Command::Abort => ActionKind::Abort,
-            Command::Retry => ActionKind::Retry,
-            Command::SetWeight(_) => ActionKind::SetWeight,
-        }
-    }
-}
-
-/// Who asked for a change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    /// A person pressed a key.
-    Operator,
-    /// aviary's autopilot decided.
-    Autopilot,
-}
-
-/// Identifies one write from intent to result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct OpId(pub u64);
 
 /// What a provider tells the app about the rollouts it watches.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,32 +38,6 @@ pub enum ProviderEvent {
     },
 }
 
-/// The router's answer to a successful write.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct WriteOk {
-    /// Canary weight read back after the write, when the router can say.
-    pub canary_weight: Option<Weight>,
-    /// Anything the operator should know (rounding, controller will reconcile).
-    pub note: Option<String>,
-    /// New object version, when the router has one.
-    pub version: Option<String>,
-}
-
-/// The end of one write, reported by the executor.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WriteDone {
-    /// Which write.
-    pub op: OpId,
-    /// On what.
-    pub target: RolloutKey,
-    /// What was asked.
-    pub command: Command,
-    /// Who asked.
-    pub origin: Origin,
-    /// How it ended.
-    pub result: Result<WriteOk, String>,
-}
-
 /// Messages into `update`.
 #[derive(Clone, Debug)]
 pub enum Msg {
@@ -129,7 +55,7 @@ pub enum Msg {
         /// Per rollout and build, oldest first.
         points: std::collections::BTreeMap<
             (RolloutKey, String),
-            Vec<(SystemTime, crate::metrics::BuildSample)>,
+            Vec<(SystemTime, crate::domain::observation::BuildSample)>,
         >,
     },
     /// A source failed; its data is now stale.

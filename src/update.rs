@@ -37,9 +37,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             sources::error(app, source, error);
             Vec::new()
         }
-        Msg::Operator { target, command } => {
-            operator::operator(app, &target, command, crate::msg::Origin::Operator)
-        }
+        Msg::Operator { target, command } => operator::operator(
+            app,
+            &target,
+            command,
+            crate::domain::change::Origin::Operator,
+        ),
         Msg::WriteDone(done) => {
             operator::write_done(app, done);
             Vec::new()

@@ -7,9 +7,10 @@
 //! as Consul does, answers a CAS write `true` or `false`, rejects splits that do not sum to
 //! 100, enforces an ACL token when asked to, and records every request it receives.
 
+use aviary::domain::change::{Command, OpId, Origin, RouterChange, WriteRequest};
 use aviary::domain::{ProviderKind, RolloutKey, Weight};
-use aviary::effect::{RouterChange, WriteRequest};
-use aviary::msg::{Command, Msg, OpId, Origin, ProviderEvent};
+use aviary::http_api::Secret;
+use aviary::msg::{Msg, ProviderEvent};
 use aviary::providers::consul::{Consul, ConsulClient, ConsulRouter};
 use aviary::providers::{Router, RouterError};
 use axum::body::Bytes;
@@ -229,7 +230,7 @@ fn assembled() -> Value {
 
 async fn connect(fake: &FakeConsul, token: Option<&str>) -> (Arc<Consul>, mpsc::Receiver<Msg>) {
     let (tx, rx) = mpsc::channel(64);
-    let client = ConsulClient::new(&fake.url, token.map(String::from)).unwrap();
+    let client = ConsulClient::new(&fake.url, token.map(Secret::from)).unwrap();
     let (c, _) = Consul::connect(client, "web", None, None, tx)
         .await
         .unwrap();

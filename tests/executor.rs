@@ -4,9 +4,10 @@
 
 use async_trait::async_trait;
 use aviary::audit::AuditLog;
+use aviary::domain::change::{Command, OpId, Origin, RouterChange, WriteOk, WriteRequest};
 use aviary::domain::{ProviderKind, RolloutKey, Weight};
-use aviary::effect::{Effect, Executor, RouterChange, WriteRequest};
-use aviary::msg::{Command, Msg, OpId, Origin, WriteOk};
+use aviary::effect::{Effect, Executor};
+use aviary::msg::Msg;
 use aviary::providers::{Router, RouterError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

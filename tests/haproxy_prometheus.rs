@@ -7,8 +7,9 @@ mod support;
 
 use aviary::cli::{Cli, Commands};
 use aviary::demo::Scenario;
+use aviary::domain::change::Command;
 use aviary::domain::{Phase, Plan, ProviderKind, RolloutKey, Weight};
-use aviary::msg::{Command, Msg};
+use aviary::msg::Msg;
 use clap::Parser;
 use std::time::{Duration, Instant};
 use support::servers::*;

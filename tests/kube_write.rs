@@ -6,9 +6,9 @@
 
 mod support;
 
+use aviary::domain::change::{Command, OpId, Origin, RouterChange, WriteRequest};
 use aviary::domain::{ActionKind, Rollout, RolloutKey, Weight};
-use aviary::effect::{RouterChange, WriteRequest};
-use aviary::msg::{Command, Msg, OpId, Origin, ProviderEvent};
+use aviary::msg::{Msg, ProviderEvent};
 use aviary::providers::kube::access::{Access, Permission};
 use aviary::providers::kube::catalog::Options;
 use aviary::providers::kube::kinds::Kind;
@@ -143,7 +143,7 @@ impl World {
         &mut self,
         key: &str,
         command: Command,
-    ) -> Result<aviary::msg::WriteOk, RouterError> {
+    ) -> Result<aviary::domain::change::WriteOk, RouterError> {
         let r = self.rollout(key).clone();
         let change = match (r.owner, command) {
             (aviary::domain::Owner::Controller(_), c) => RouterChange::Controller(c),

@@ -6,8 +6,8 @@ mod support;
 
 use aviary::cli::{Cli, Commands};
 use aviary::demo::Scenario;
+use aviary::domain::observation::SourceId;
 use aviary::domain::{Plan, ProviderKind, RolloutKey, Weight};
-use aviary::metrics::SourceId;
 use clap::Parser;
 use std::time::Duration;
 use support::servers::*;
@@ -133,8 +133,8 @@ async fn stopped_prometheus_turns_stale_within_two_refreshes_and_the_autopilot_h
 #[test]
 fn a_failing_metrics_source_holds_the_autopilot_at_once() {
     use aviary::app::App;
+    use aviary::domain::observation::{BuildSample, MetricsBatch};
     use aviary::domain::{Build, Owner, Role, Rollout};
-    use aviary::metrics::{BuildSample, MetricsBatch};
     use aviary::msg::{Msg, ProviderEvent};
     use aviary::update::update;
     use std::collections::BTreeMap;

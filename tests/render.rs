@@ -3,11 +3,11 @@
 //! Colours are asserted separately (a text snapshot drops them).
 
 use aviary::app::App;
+use aviary::domain::observation::{BuildSample, LatencyHistogram, MetricsBatch, SourceId};
 use aviary::domain::{
     ActionKind, Build, Capabilities, Controller, Owner, Phase, Plan, ProviderKind, Role, Rollout,
     RolloutKey, Weight,
 };
-use aviary::metrics::{BuildSample, LatencyHistogram, MetricsBatch, SourceId};
 use aviary::msg::{Msg, ProviderEvent};
 use aviary::theme::{self, Theme};
 use aviary::update::update;
@@ -132,7 +132,7 @@ fn scene() -> App {
                 .set_canary_weight(if s == 10 { w(10) } else { w(20) });
             t.series.push_weight(at(s), t.rollout.canary_weight());
             t.series
-                .mark(at(s), aviary::metrics::MarkerKind::Step, "step");
+                .mark(at(s), aviary::domain::observation::MarkerKind::Step, "step");
             t.rollout.step = Some((if s == 10 { 1 } else { 2 }, 5));
             t.event(
                 at(s),

@@ -2,11 +2,12 @@
 //! no clock: time moves only through `Msg::Tick`.
 
 use aviary::app::App;
+use aviary::domain::change::{Command, Origin, RouterChange, WriteDone, WriteOk};
+use aviary::domain::observation::{BuildSample, MetricsBatch, SourceId};
 use aviary::domain::{Build, Owner, Phase, Plan, ProviderKind, Role, Rollout, RolloutKey, Weight};
 use aviary::driver::Outcome;
-use aviary::effect::{Effect, RouterChange};
-use aviary::metrics::{BuildSample, MetricsBatch, SourceId};
-use aviary::msg::{Command, Msg, Origin, ProviderEvent, WriteDone, WriteOk};
+use aviary::effect::Effect;
+use aviary::msg::{Msg, ProviderEvent};
 use aviary::update::update;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -4,7 +4,7 @@
 
 use super::{CANARY, STABLE, mix};
 use crate::domain::Weight;
-use crate::metrics::{BuildSample, LatencyHistogram};
+use crate::domain::observation::{BuildSample, LatencyHistogram};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};

@@ -1,5 +1,8 @@
-//! The domain: rollouts, weights, phases and plans, free of any router's wire format.
+//! The domain: rollouts, weights, phases, plans, the write vocabulary and observations, free
+//! of any router's wire format. It imports no other part of aviary.
 
+pub mod change;
+pub mod observation;
 pub mod phase;
 pub mod plan;
 pub mod rollout;

@@ -4,6 +4,7 @@
 //! weights differently, so each conversion lives here, next to its tests, and the provider
 //! says when it had to round.
 
+use crate::domain::ProviderKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -202,6 +203,41 @@ pub mod rules {
     }
 }
 
+/// Why `w` is refused on a controller-owned rollout: the controller rewrites any weight
+/// aviary sets on its next reconcile, so a direct write would only flap the traffic.
+pub const CONTROLLER_OWNS_ROUTE: &str = "controller owns this route";
+
+/// The refusal in full, naming the controller and the keys that do work.
+pub fn controller_owns_route(controller: &str) -> String {
+    format!("{CONTROLLER_OWNS_ROUTE}: {controller} sets the weights (use n, P or A)")
+}
+
+/// What the operator is told when HAProxy's 0..=256 scale cannot hold the exact share.
+pub fn haproxy_rounding_note(canary: u16) -> String {
+    format!(
+        "HAProxy weights are 0..=256: canary {canary}/256 = {:.2}%",
+        f64::from(canary) / 2.56
+    )
+}
+
+/// Checks an exact weight against the router's own rule before any dialog confirms it;
+/// `Ok(Some(note))` when the router will round. One place, so the dialog, `update` and the
+/// provider cannot disagree about what a router can take.
+pub fn validate_for(kind: ProviderKind, w: Weight) -> Result<Option<String>, String> {
+    match kind {
+        ProviderKind::Istio | ProviderKind::Smi => {
+            rules::istio(w).map(|_| None).map_err(|e| e.to_string())
+        }
+        ProviderKind::Haproxy => {
+            let (_, c, rounded) = rules::haproxy(w);
+            Ok(rounded.then(|| haproxy_rounding_note(c)))
+        }
+        ProviderKind::Argo => Err(controller_owns_route("Argo Rollouts")),
+        ProviderKind::Flagger => Err(controller_owns_route("Flagger")),
+        ProviderKind::Demo | ProviderKind::GatewayApi | ProviderKind::Consul => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::rules::*;
@@ -267,6 +303,23 @@ mod tests {
     fn nginx_scales_to_the_total() {
         assert_eq!(nginx(w(50.0), 100), 50);
         assert_eq!(nginx(w(50.0), 1000), 500);
+    }
+
+    #[test]
+    fn each_router_validates_its_own_rule() {
+        let half = w(12.5);
+        assert!(validate_for(ProviderKind::Istio, half).is_err());
+        assert!(validate_for(ProviderKind::Consul, half).unwrap().is_none());
+        assert!(
+            validate_for(ProviderKind::Haproxy, w(10.0))
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            validate_for(ProviderKind::Argo, half)
+                .unwrap_err()
+                .contains(CONTROLLER_OWNS_ROUTE)
+        );
     }
 
     #[test]

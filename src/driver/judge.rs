@@ -7,7 +7,7 @@
 use super::stat::Strata;
 use super::stat::srm::SplitMismatch;
 use crate::domain::{Plan, Weight};
-use crate::metrics::LatencyHistogram;
+use crate::domain::observation::LatencyHistogram;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
@@ -26,7 +26,7 @@ pub struct Counts {
 
 impl Counts {
     /// Adds one sample's counts.
-    pub fn add(&mut self, s: &crate::metrics::BuildSample) {
+    pub fn add(&mut self, s: &crate::domain::observation::BuildSample) {
         self.requests += s.requests;
         self.errors += s.errors;
         if let Some(h) = &s.latency {
@@ -159,7 +159,7 @@ impl Judge for ThresholdJudge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::BuildSample;
+    use crate::domain::observation::BuildSample;
 
     fn window(req: u64, err: u64, p99: Option<f64>) -> Window {
         let mut w = Window::default();

@@ -11,8 +11,8 @@ pub use judge::{Counts, Evidence, Judge, ThresholdJudge, Verdict, Window};
 pub use stat::srm::{SplitCheck, SplitMismatch};
 pub use stat::{StatJudge, Strata};
 
+use crate::domain::observation::BuildSample;
 use crate::domain::{Plan, Weight};
-use crate::metrics::BuildSample;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 

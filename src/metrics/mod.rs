@@ -1,73 +1,7 @@
-//! Metrics as the rest of aviary sees them: per-build samples per refresh, whatever the
-//! source (the demo's counters, HAProxy's `show stat`, Prometheus).
+//! Metrics clients: the Prometheus poller and its query templates. What they measure is
+//! plain data in [`crate::domain::observation`].
 
-pub mod histogram;
 pub mod poller;
 pub mod prometheus;
-pub mod series;
+pub mod targets;
 pub mod templates;
-
-pub use histogram::LatencyHistogram;
-pub use series::{Marker, MarkerKind, Point, Series};
-
-use crate::domain::RolloutKey;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::time::SystemTime;
-
-/// Names a source of data (a provider or a metrics poller) for staleness badges.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct SourceId(pub String);
-
-impl std::fmt::Display for SourceId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// One build's traffic over one refresh period.
-///
-/// Counts are for the period (not cumulative), so a judge can sum windows; totals are kept
-/// alongside because headless output and the summary report them.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct BuildSample {
-    /// Length of the period in seconds.
-    pub period_s: f64,
-    /// Requests in the period.
-    pub requests: u64,
-    /// Failed requests (5xx) in the period.
-    pub errors: u64,
-    /// Median latency in ms, when the source knows it.
-    pub p50_ms: Option<f64>,
-    /// 99th percentile latency in ms, when the source knows it.
-    pub p99_ms: Option<f64>,
-    /// The period's latency distribution, when the source has one (demo, Prometheus buckets).
-    pub latency: Option<LatencyHistogram>,
-}
-
-impl BuildSample {
-    /// Requests per second.
-    pub fn rps(&self) -> f64 {
-        if self.period_s > 0.0 {
-            self.requests as f64 / self.period_s
-        } else {
-            0.0
-        }
-    }
-
-    /// Error ratio, or `None` with no traffic (never 0/0 = NaN).
-    pub fn error_rate(&self) -> Option<f64> {
-        (self.requests > 0).then(|| self.errors as f64 / self.requests as f64)
-    }
-}
-
-/// All builds of all rollouts a source measured at one instant.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MetricsBatch {
-    /// Who measured.
-    pub source: SourceId,
-    /// End of the period.
-    pub at: SystemTime,
-    /// Per rollout, per build name.
-    pub samples: BTreeMap<RolloutKey, BTreeMap<String, BuildSample>>,
-}

@@ -4,8 +4,8 @@
 
 use super::prometheus::{PromClient, PromError, Sample};
 use super::templates::{Target, Template, by_build};
-use super::{BuildSample, MetricsBatch, SourceId};
 use crate::domain::RolloutKey;
+use crate::domain::observation::{BuildSample, MetricsBatch, SourceId};
 use crate::msg::Msg;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

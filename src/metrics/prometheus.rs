@@ -6,6 +6,7 @@
 //! timeout) must become explicit values or clear messages, never a silent zero. The shapes
 //! handled here are the ones captured from Prometheus 2.42 in `tests/fixtures/prometheus/`.
 
+use crate::http_api::{ApiClient, Auth, Secret};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -283,79 +284,44 @@ pub fn unix_seconds(t: SystemTime) -> String {
 }
 
 /// A client for one Prometheus server.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct PromClient {
-    base: String,
-    http: reqwest::Client,
-    token: Option<String>,
-}
-
-impl std::fmt::Debug for PromClient {
-    // The bearer token is a secret: never print it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PromClient")
-            .field("base", &self.base)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
+    api: ApiClient,
 }
 
 impl PromClient {
     /// A client for `base` (e.g. `http://127.0.0.1:9090`), giving up on a query after
     /// `timeout` so a slow server turns the source stale instead of stalling the refresh.
     pub fn new(base: &str, timeout: Duration) -> Result<Self, PromError> {
-        let base = base.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(PromError::Unreachable {
-                url: base,
-                message: "the URL must start with http:// or https://".into(),
-            });
-        }
-        crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(3)))
-            .build()
-            .map_err(|e| PromError::Unreachable {
-                url: base.clone(),
-                message: e.to_string(),
-            })?;
-        Ok(PromClient {
-            base,
-            http,
-            token: None,
-        })
+        let api = ApiClient::new(base, "Prometheus", timeout).map_err(|message| {
+            PromError::Unreachable {
+                url: base.trim_end_matches('/').to_string(),
+                message,
+            }
+        })?;
+        Ok(PromClient { api })
     }
 
     /// Sends `Authorization: Bearer <token>` on every query.
-    pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+    pub fn with_token(mut self, token: impl Into<Secret>) -> Self {
+        self.api = self.api.with_auth(Auth::Bearer(token.into()));
         self
     }
 
     /// Reads a bearer token from `--prometheus-token-file` (whitespace trimmed).
     pub fn with_token_file(self, path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read Prometheus token file {}: {e}", path.display()))?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(format!("Prometheus token file {} is empty", path.display()));
-        }
-        Ok(self.with_token(token))
+        Ok(self.with_token(Secret::from_file(path, "Prometheus token file")?))
     }
 
     /// The base URL, for messages.
     pub fn url(&self) -> &str {
-        &self.base
+        self.api.base()
     }
 
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Answer, PromError> {
-        let mut req = self.http.get(format!("{}{path}", self.base)).query(params);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
+        let req = self.api.request(reqwest::Method::GET, path).query(params);
         let unreachable = |e: reqwest::Error| PromError::Unreachable {
-            url: self.base.clone(),
+            url: self.api.base().to_string(),
             message: if e.is_timeout() {
                 "no answer in time".into()
             } else {

@@ -5,13 +5,14 @@
 //! `status` subresource (Rollouts v0.10+ serve status as a subresource).
 
 use super::kube::access::{Access, Permission};
-use super::kube::fields::{Condition, lenient_list};
+use super::kube::fields::{Condition, SpecStatus, lenient_list, spec_status};
 use super::kube::kinds::{self, Kind, ObjRef};
 use super::kube::patch::{self, Step};
+use crate::domain::change::Command;
+use crate::domain::weight::controller_owns_route;
 use crate::domain::{
     ActionKind, Build, Capabilities, Controller, Owner, Phase, Role, Rollout, RolloutKey, Weight,
 };
-use crate::msg::Command;
 use kube::api::DynamicObject;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -123,27 +124,13 @@ struct WeightDest {
 }
 
 /// What the converter and the patch builder both need to know about a Rollout.
-#[derive(Debug, Default)]
-struct View {
-    spec: Spec,
-    status: Option<Status>,
-}
+type View = SpecStatus<Spec, Status>;
 
 fn view(obj: &DynamicObject) -> Result<View, String> {
-    let spec = match obj.data.get("spec") {
-        Some(v) => Spec::deserialize(v).map_err(|e| format!("spec: {e}"))?,
-        None => Spec::default(),
-    };
-    let status = match obj.data.get("status") {
-        Some(v) if !v.is_null() => {
-            Some(Status::deserialize(v).map_err(|e| format!("status: {e}"))?)
-        }
-        _ => None,
-    };
-    Ok(View { spec, status })
+    spec_status(obj)
 }
 
-impl View {
+impl SpecStatus<Spec, Status> {
     fn steps(&self) -> &[Value] {
         self.spec
             .strategy
@@ -391,7 +378,7 @@ fn last_transition(v: &View) -> Option<std::time::SystemTime> {
 fn capabilities(v: &View, access: &Access) -> Capabilities {
     let mut caps = Capabilities::all().refuse(
         ActionKind::SetWeight,
-        "controller owns this route: Argo Rollouts sets the weights (use n, P or A)",
+        controller_owns_route("Argo Rollouts"),
     );
     let spec = Permission::patch(Kind::Rollout, None);
     let status = Permission::patch(Kind::Rollout, Some("status"));
@@ -618,7 +605,7 @@ pub fn patches(
             "retry (status.abort=false)",
         )),
         Command::SetWeight(_) => {
-            return Err("controller owns this route: Argo Rollouts sets the weights".into());
+            return Err(controller_owns_route("Argo Rollouts"));
         }
     }
     Ok(steps)

@@ -3,10 +3,10 @@
 
 use super::{Router, RouterError};
 use crate::demo::{CANARY, DemoWorld, RouterHandle, STABLE};
+use crate::domain::change::{RouterChange, WriteOk, WriteRequest};
+use crate::domain::observation::{MetricsBatch, SourceId};
 use crate::domain::{Build, Owner, Phase, ProviderKind, Role, Rollout, RolloutKey};
-use crate::effect::{RouterChange, WriteRequest};
-use crate::metrics::{MetricsBatch, SourceId};
-use crate::msg::{Msg, ProviderEvent, WriteOk};
+use crate::msg::{Msg, ProviderEvent};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

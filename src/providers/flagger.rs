@@ -5,15 +5,17 @@
 //! and — for break-glass abort only — suspends the canary and routes 100 % to the primary.
 
 use super::kube::access::{Access, Permission};
+use super::kube::fields::{SpecStatus, spec_status};
 use super::kube::kinds::{self, Kind, ObjRef};
 use super::kube::patch::{self, Step};
 use super::kube::split;
 use super::{gateway_api, istio, smi};
+use crate::domain::change::Command;
+use crate::domain::weight::controller_owns_route;
 use crate::domain::{
     ActionKind, Build, Capabilities, Controller, Owner, Phase, ProviderKind, Role, Rollout,
     RolloutKey, Weight,
 };
-use crate::msg::Command;
 use kube::api::DynamicObject;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -61,30 +63,17 @@ struct Status {
     last_transition_time: Option<String>,
 }
 
-struct View {
-    spec: Spec,
-    status: Option<Status>,
-}
+type View = SpecStatus<Spec, Status>;
 
 fn view(obj: &DynamicObject) -> Result<View, String> {
-    let spec = match obj.data.get("spec") {
-        Some(v) if !v.is_null() => Spec::deserialize(v).map_err(|e| format!("spec: {e}"))?,
-        _ => Spec::default(),
-    };
-    let status = match obj.data.get("status") {
-        Some(v) if !v.is_null() => {
-            Some(Status::deserialize(v).map_err(|e| format!("status: {e}"))?)
-        }
-        _ => None,
-    };
-    Ok(View { spec, status })
+    spec_status(obj)
 }
 
 fn num(v: &Option<Value>) -> Option<f64> {
     v.as_ref().and_then(kinds::number)
 }
 
-impl View {
+impl SpecStatus<Spec, Status> {
     fn analysis(&self) -> Option<&Analysis> {
         self.spec
             .analysis
@@ -255,10 +244,7 @@ fn message(v: &View) -> String {
 
 fn capabilities(v: &View, router: Option<Kind>, ctx: &FlaggerCtx) -> Capabilities {
     let mut caps = Capabilities::all()
-        .refuse(
-            ActionKind::SetWeight,
-            "controller owns this route: Flagger sets the weights (use n, P or A)",
-        )
+        .refuse(ActionKind::SetWeight, controller_owns_route("Flagger"))
         .refuse(
             ActionKind::Retry,
             "Flagger retries on a new revision: change the target workload",
@@ -458,6 +444,6 @@ pub fn steps(
             Ok(out)
         }
         Command::Retry => Err("Flagger retries on a new revision".into()),
-        Command::SetWeight(_) => Err("controller owns this route: Flagger sets the weights".into()),
+        Command::SetWeight(_) => Err(controller_owns_route("Flagger")),
     }
 }

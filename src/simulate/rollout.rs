@@ -5,11 +5,12 @@
 use super::scenario::Storyline;
 use super::traffic::Traffic;
 use crate::app::App;
+use crate::domain::change::{RouterChange, WriteDone, WriteOk};
+use crate::domain::observation::{MetricsBatch, SourceId};
 use crate::domain::{Build, Owner, Plan, ProviderKind, Role, Rollout, RolloutKey, Weight};
 use crate::driver::{Judge, Outcome};
-use crate::effect::{Effect, RouterChange};
-use crate::metrics::{MetricsBatch, SourceId};
-use crate::msg::{Msg, ProviderEvent, WriteDone, WriteOk};
+use crate::effect::Effect;
+use crate::msg::{Msg, ProviderEvent};
 use crate::update::update;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -9,8 +9,8 @@
 pub use super::scenario::{SCENARIOS, Scenario};
 use super::scenario::Conditions;
 use crate::driver::stat::rank::normal_cdf;
-use crate::metrics::histogram::BOUNDS_MS;
-use crate::metrics::{BuildSample, LatencyHistogram};
+use crate::domain::observation::histogram::BOUNDS_MS;
+use crate::domain::observation::{BuildSample, LatencyHistogram};
 use rand::Rng;
 
 /// How one build behaves.

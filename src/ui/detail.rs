@@ -5,7 +5,7 @@ use super::chart::{self, ChartData};
 use super::text;
 use crate::app::{App, Level, Tracked};
 use crate::domain::Role;
-use crate::metrics::{MarkerKind, Point};
+use crate::domain::observation::{MarkerKind, Point};
 use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

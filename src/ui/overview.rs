@@ -43,7 +43,7 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, wide: bool) -> Row<'a> {
     // Error rates over the last ERR_WINDOW of chart history (one refresh of a small canary
     // is too few requests to read), falling back to the latest sample when there is none.
     let since = app.now.checked_sub(ERR_WINDOW).unwrap_or(app.now);
-    let windowed = |role: Role, latest: Option<&crate::metrics::BuildSample>| {
+    let windowed = |role: Role, latest: Option<&crate::domain::observation::BuildSample>| {
         r.builds
             .iter()
             .find(|b| b.role == role)

@@ -2,10 +2,10 @@
 
 use crate::app::{App, Level};
 use crate::domain::Weight;
+use crate::domain::change::Command;
+use crate::domain::observation::MarkerKind;
 use crate::driver::{Check, Move, Observed, decide};
 use crate::effect::Effect;
-use crate::metrics::MarkerKind;
-use crate::msg::Command;
 
 /// Runs `decide` for every autopilot rollout with no write in flight.
 pub fn tick(app: &mut App) -> Vec<Effect> {

@@ -4,10 +4,10 @@
 use super::operator::{command_for, operator, refusal};
 use crate::app::{App, Confirm, Level, Modal};
 use crate::domain::Weight;
+use crate::domain::change::{Command, Origin};
+use crate::domain::weight::validate_for;
 use crate::effect::Effect;
 use crate::keymap::Action;
-use crate::msg::{Command, Origin};
-use crate::providers::validate_weight;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// Handles one key press.
@@ -88,7 +88,7 @@ fn prompt(app: &mut App, target: crate::domain::RolloutKey, mut input: String, e
                 Ok(w) => match refusal(app, t, Command::SetWeight(w)) {
                     Some(why) => Some(why),
                     None => {
-                        let note = validate_weight(target.provider, w).ok().flatten();
+                        let note = validate_for(target.provider, w).ok().flatten();
                         app.ui.modal = Some(Modal::Confirm(Confirm {
                             current: t.rollout.canary_weight(),
                             resulting: w,

@@ -2,12 +2,14 @@
 //! come back here. Refusals always say why.
 
 use crate::app::{App, Level, PendingOp, Tracked};
+use crate::domain::change::{
+    Command, LocalAction, OpId, Origin, RouterChange, WriteDone, WriteRequest,
+};
+use crate::domain::observation::MarkerKind;
+use crate::domain::weight::validate_for;
 use crate::domain::{Owner, Phase, Weight};
 use crate::driver::{Autopilot, Outcome};
-use crate::effect::{Effect, LocalAction, RouterChange, WriteRequest};
-use crate::metrics::MarkerKind;
-use crate::msg::{Command, OpId, Origin, WriteDone};
-use crate::providers::validate_weight;
+use crate::effect::Effect;
 
 /// The command `p` means for this rollout now: pause when running, resume when paused.
 pub fn command_for(t: &Tracked) -> Command {
@@ -37,7 +39,7 @@ pub fn refusal(app: &App, t: &Tracked, command: Command) -> Option<String> {
         ));
     }
     match command {
-        Command::SetWeight(w) => validate_weight(t.rollout.key.provider, w).err(),
+        Command::SetWeight(w) => validate_for(t.rollout.key.provider, w).err(),
         Command::Retry => match &t.autopilot {
             Some(ap) if !matches!(ap.outcome, Some(Outcome::Aborted | Outcome::RolledBack)) => {
                 Some("retry is for a rollout that was aborted or rolled back".into())

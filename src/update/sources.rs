@@ -1,9 +1,9 @@
 //! Provider and metrics messages: keep rollouts, series and source health current.
 
 use crate::app::{App, Level, Tracked};
+use crate::domain::observation::{MarkerKind, MetricsBatch, Series, SourceId};
 use crate::domain::{Owner, Phase, Role, Rollout};
 use crate::driver::Autopilot;
-use crate::metrics::{MarkerKind, MetricsBatch, Series, SourceId};
 use crate::msg::ProviderEvent;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -190,7 +190,10 @@ pub fn history(
     app: &mut App,
     points: BTreeMap<
         (crate::domain::RolloutKey, String),
-        Vec<(std::time::SystemTime, crate::metrics::BuildSample)>,
+        Vec<(
+            std::time::SystemTime,
+            crate::domain::observation::BuildSample,
+        )>,
     >,
 ) {
     for ((key, build), pts) in points {

@@ -26,7 +26,7 @@ pub mod strata;
 
 use super::judge::{Evidence, Judge, Verdict};
 use crate::domain::{Plan, StableOverLimit};
-use crate::metrics::LatencyHistogram;
+use crate::domain::observation::LatencyHistogram;
 use sprt::Sprt;
 use srm::SplitMismatch;
 pub use strata::Strata;

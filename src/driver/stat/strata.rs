@@ -13,8 +13,8 @@
 use super::sprt::Mix;
 use super::srm::SplitCheck;
 use crate::domain::{Plan, Weight};
-use crate::metrics::histogram::BOUNDS_MS;
-use crate::metrics::{BuildSample, LatencyHistogram};
+use crate::domain::observation::histogram::BOUNDS_MS;
+use crate::domain::observation::{BuildSample, LatencyHistogram};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};

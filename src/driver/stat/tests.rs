@@ -1,7 +1,7 @@
 use super::*;
 use crate::domain::{Plan, Weight};
 use crate::driver::Window;
-use crate::metrics::BuildSample;
+use crate::domain::observation::BuildSample;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn sample(req: u64, err: u64, latencies: &[(f64, u64)]) -> BuildSample {

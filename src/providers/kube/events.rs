@@ -3,8 +3,7 @@
 //! event webhook carries — before/after weights and how to undo it.
 
 use super::kinds::{self, Kind};
-use crate::change_event::ChangeEvent;
-use crate::effect::WriteRequest;
+use crate::domain::change::{ChangeEvent, WriteRequest};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -39,7 +38,7 @@ pub fn build(
     error: Option<String>,
 ) -> Event {
     let failed = error.is_some();
-    let change = ChangeEvent::new(req, actor, after, error);
+    let change = ChangeEvent::new(req, actor, std::time::SystemTime::now(), after, error);
     let now = k8s_openapi::jiff::Timestamp::now();
     let name = kinds::name(obj);
     // The Events API caps `note` at 1 kB.

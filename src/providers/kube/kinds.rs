@@ -3,7 +3,7 @@
 //! so each converter reads only the fields it understands and ignores the rest.
 
 use crate::domain::ProviderKind;
-use crate::metrics::SourceId;
+use crate::domain::observation::SourceId;
 use kube::api::DynamicObject;
 use serde_json::Value;
 use std::fmt;

@@ -7,8 +7,8 @@ use super::kinds::{self, Kind, ObjRef};
 use super::patch::{Body, PatchReq, Step};
 use super::{Shared, events};
 use crate::domain::Weight;
-use crate::effect::{RouterChange, WriteRequest};
-use crate::msg::{Command, WriteOk};
+use crate::domain::change::{Command, RouterChange, WriteOk, WriteRequest};
+use crate::domain::weight::CONTROLLER_OWNS_ROUTE;
 use crate::providers::{Router, RouterError, argo, flagger};
 use async_trait::async_trait;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -49,7 +49,7 @@ pub fn plan(shared: &Shared, req: &WriteRequest) -> Result<(ObjRef, Vec<Step>), 
             )
         }
         (Kind::Rollout | Kind::Canary, RouterChange::CanaryWeight(_)) => {
-            Err("controller owns this route; set-weight is refused".into())
+            Err(CONTROLLER_OWNS_ROUTE.into())
         }
         (_, RouterChange::Controller(c)) => Err(format!(
             "{} needs a controller; this route has none",
