@@ -63,7 +63,7 @@ impl Default for EvidencePolicy {
     fn default() -> Self {
         EvidencePolicy {
             regression_factor: 4.0,
-            confidence: 0.98,
+            confidence: 0.95,
             every_step: false,
             stable_over_limit: StableOverLimit::Hold,
         }
