@@ -7,9 +7,9 @@
 //!   `aviary simulate` batch (10 runs per row = 360 rollouts), which bounds how long
 //!   `aviary simulate --runs 1000` takes (100× this batch, spread over the cores).
 
+use aviary::domain::observation::{BuildSample, LatencyHistogram};
 use aviary::domain::{Plan, Weight};
 use aviary::driver::{Counts, Evidence, Judge, StatJudge, Strata, ThresholdJudge, Window};
-use aviary::domain::observation::{BuildSample, LatencyHistogram};
 use aviary::simulate::traffic::{SCENARIOS, Traffic};
 use aviary::simulate::{baseline_plan, rollout, simulate};
 use criterion::{Criterion, criterion_group, criterion_main};

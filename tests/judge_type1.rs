@@ -79,6 +79,11 @@ fn errors_vs_stable_keep_their_budget_however_weight_and_baseline_move() {
         loose += u32::from(hit.0);
         tight += u32::from(hit.1);
     }
+    eprintln!(
+        "errors vs stable: {} at 5 %, {} at {share}",
+        rate(loose),
+        rate(tight)
+    );
     assert!(rate(loose) <= ALPHA, "at 5 %: {}", rate(loose));
     assert!(rate(tight) <= share, "at {share}: {}", rate(tight));
 }
@@ -125,6 +130,7 @@ fn latency_tail_and_body_keep_their_budget_with_bounds_from_earlier_refreshes() 
         tail += u32::from(hit.0);
         body += u32::from(hit.1);
     }
+    eprintln!("tail {}, body {} at 5 %", rate(tail), rate(body));
     assert!(rate(tail) <= ALPHA, "tail: {}", rate(tail));
     assert!(rate(body) <= ALPHA, "body: {}", rate(body));
 }
@@ -145,6 +151,7 @@ fn the_error_limit_keeps_its_budget_for_a_canary_exactly_at_the_limit() {
             }
         }
     }
+    eprintln!("error limit: {} at 5 %", rate(alarms));
     assert!(rate(alarms) <= ALPHA, "{}", rate(alarms));
 }
 
@@ -183,11 +190,23 @@ fn promotion_alarms(seed: u64, stable: impl Fn(u64) -> f64) -> (u32, u32, u32) {
 fn promotion_evidence_keeps_its_budget_for_a_canary_at_the_regression() {
     // Exactly at both boundaries: stable 0.25 %, canary 1 %.
     let (r, a, e) = promotion_alarms(4, |_| 0.0025);
+    eprintln!(
+        "promotion at the boundary: relative {}, absolute {}, combined {}",
+        rate(r),
+        rate(a),
+        rate(e)
+    );
     assert!(rate(r) <= ALPHA, "relative: {}", rate(r));
     assert!(rate(a) <= ALPHA, "absolute: {}", rate(a));
     assert!(rate(e) <= ALPHA, "combined: {}", rate(e));
     // Stable moving 0.25–1 % (the canary 1–4 %): still at least the regression throughout.
     let (r, a, e) = promotion_alarms(5, |sec| baseline(sec).clamp(0.0025, 0.01));
+    eprintln!(
+        "promotion, stable moving: relative {}, absolute {}, combined {}",
+        rate(r),
+        rate(a),
+        rate(e)
+    );
     assert!(rate(r) <= ALPHA, "relative, moving: {}", rate(r));
     assert!(rate(a) <= ALPHA, "absolute, moving: {}", rate(a));
     assert!(rate(e) <= ALPHA, "combined, moving: {}", rate(e));

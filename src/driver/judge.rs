@@ -6,8 +6,8 @@
 
 use super::stat::Strata;
 use super::stat::srm::SplitMismatch;
-use crate::domain::{Plan, Weight};
 use crate::domain::observation::LatencyHistogram;
+use crate::domain::{Plan, Weight};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 

@@ -294,9 +294,7 @@ pub fn decide(plan: &Plan, obs: &Observed<'_>, now: SystemTime) -> Decision {
         Verdict::Inconclusive(why) if sequential => {
             Decision::hold(format!("next check in {:.0}s: {why}", next_check()))
         }
-        Verdict::Inconclusive(_) => {
-            Decision::hold(format!("next check in {:.0}s", next_check()))
-        }
+        Verdict::Inconclusive(_) => Decision::hold(format!("next check in {:.0}s", next_check())),
     }
 }
 
@@ -354,7 +352,13 @@ mod tests {
     fn passing_check_advances_by_one_step_and_promotes_from_max() {
         let plan = Plan::default();
         let mut ap = Autopilot::new(t(0), false);
-        ap.observe(t(5), w(10), &plan, Some(&sample(100, 0)), Some(&sample(900, 0)));
+        ap.observe(
+            t(5),
+            w(10),
+            &plan,
+            Some(&sample(100, 0)),
+            Some(&sample(900, 0)),
+        );
         assert_eq!(decide(&plan, &obs(w(10), &ap), t(3)).action, Move::Hold);
         let d = decide(&plan, &obs(w(10), &ap), t(5));
         assert_eq!(d.action, Move::SetWeight(w(20)));
@@ -408,7 +412,13 @@ mod tests {
         let plan = Plan::default();
         let judge = StatJudge::default();
         let mut ap = Autopilot::new(t(0), false);
-        ap.observe(t(2), w(10), &plan, Some(&sample(100, 12)), Some(&sample(900, 1)));
+        ap.observe(
+            t(2),
+            w(10),
+            &plan,
+            Some(&sample(100, 12)),
+            Some(&sample(900, 1)),
+        );
         let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(2));
         assert_eq!((d.action, d.check), (Move::Rollback, Some(Check::Failed)));
         assert!(
@@ -425,7 +435,13 @@ mod tests {
         let mut ap = Autopilot::new(t(0), false);
         // Each interval alone is too small to condemn a 3 % canary against 0.3 % stable...
         for i in 1..=6 {
-            ap.observe(t(5 * i), w(10), &plan, Some(&sample(100, 3)), Some(&sample(900, 3)));
+            ap.observe(
+                t(5 * i),
+                w(10),
+                &plan,
+                Some(&sample(100, 3)),
+                Some(&sample(900, 3)),
+            );
             let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(5 * i));
             if d.action == Move::Rollback {
                 // ...but together they are: rolled back within the run, not at interval 1.
@@ -443,7 +459,13 @@ mod tests {
         let plan = Plan::default();
         let judge = StatJudge::default();
         let mut ap = Autopilot::new(t(0), false);
-        ap.observe(t(3), w(10), &plan, Some(&sample(100, 0)), Some(&sample(900, 1)));
+        ap.observe(
+            t(3),
+            w(10),
+            &plan,
+            Some(&sample(100, 0)),
+            Some(&sample(900, 1)),
+        );
         let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(3));
         assert_eq!(d.action, Move::Hold);
         assert!(d.message.contains("no verdict yet"), "{}", d.message);

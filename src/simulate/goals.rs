@@ -136,8 +136,9 @@ impl Report {
             let xs = self.per_rate(h.name, "stat", |r| r.rate(r.split_in_time));
             let at100 = xs.iter().find(|x| x.0 == 100).map_or(0.0, |x| x.1);
             goals.push(Goal {
-                goal: "a router delivering half the weight flagged within 60 s at 100 req/s in ≥ 95 %"
-                    .into(),
+                goal:
+                    "a router delivering half the weight flagged within 60 s at 100 req/s in ≥ 95 %"
+                        .into(),
                 measured: Self::listed(&xs),
                 met: at100 >= 95.0,
             });

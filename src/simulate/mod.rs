@@ -15,10 +15,10 @@ use crate::cli::{JudgeKind, SimulateArgs};
 use crate::domain::{Plan, Weight};
 use report::{Report, Row};
 use rollout::RunResult;
+use scenario::SCENARIOS;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use scenario::SCENARIOS;
 use traffic::Traffic;
 
 /// Total request rates simulated, requests per second.

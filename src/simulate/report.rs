@@ -145,7 +145,10 @@ impl Report {
     }
 
     fn pair(&self, s: &Scenario, r: u32) -> Option<(&Row, &Row)> {
-        Some((self.row(s.name, r, "stat")?, self.row(s.name, r, "threshold")?))
+        Some((
+            self.row(s.name, r, "stat")?,
+            self.row(s.name, r, "threshold")?,
+        ))
     }
 
     /// The side-by-side table.

@@ -147,7 +147,11 @@ pub fn run(plan: &Plan, judge: Arc<dyn Judge>, traffic: &Traffic, seed: u64) -> 
             result.outcome = outcome;
             break;
         }
-        if holds_on_split && result.split_at.is_some_and(|t| sec >= t + SPLIT_HOLD_SECONDS) {
+        if holds_on_split
+            && result
+                .split_at
+                .is_some_and(|t| sec >= t + SPLIT_HOLD_SECONDS)
+        {
             break;
         }
     }

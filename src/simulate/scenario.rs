@@ -258,14 +258,22 @@ mod tests {
     fn ramps_bursts_faults_and_routers() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let mut ramp = Storyline::new(Story::Ramp, 3);
-        let rates: Vec<u64> = (0..300).filter_map(|s| ramp.at(&mut rng, s, 0.1, 100).rps).collect();
+        let rates: Vec<u64> = (0..300)
+            .filter_map(|s| ramp.at(&mut rng, s, 0.1, 100).rps)
+            .collect();
         assert!(rates.iter().min() < Some(&20) && rates.iter().max() > Some(&140));
         let mut bursts = Storyline::new(Story::Bursts, 4);
         let hit = (0..1000)
             .filter(|&s| bursts.at(&mut rng, s, 0.1, 100).stable_error.is_some())
             .count();
         assert!((40..160).contains(&hit), "{hit}");
-        let mut f = Storyline::new(Story::FaultAbove { share: 0.3, error_rate: 0.05 }, 5);
+        let mut f = Storyline::new(
+            Story::FaultAbove {
+                share: 0.3,
+                error_rate: 0.05,
+            },
+            5,
+        );
         assert_eq!(f.at(&mut rng, 1, 0.25, 100).canary_error, None);
         assert_eq!(f.at(&mut rng, 2, 0.30, 100).canary_error, Some(0.05));
         let mut h = Storyline::new(Story::HalfRouter, 6);

@@ -6,11 +6,11 @@
 //! on the same requests, so the simulator can count exactly the *canary-caused* failures
 //! (the blast radius) rather than estimate them.
 
-pub use super::scenario::{SCENARIOS, Scenario};
 use super::scenario::Conditions;
-use crate::driver::stat::rank::normal_cdf;
+pub use super::scenario::{SCENARIOS, Scenario};
 use crate::domain::observation::histogram::BOUNDS_MS;
 use crate::domain::observation::{BuildSample, LatencyHistogram};
+use crate::driver::stat::normal::normal_cdf;
 use rand::Rng;
 
 /// How one build behaves.
@@ -272,6 +272,11 @@ mod tests {
         assert!((0.19..0.20).contains(&rate), "{rate}");
         assert!(errs > caused);
         let healthy = Traffic::new(&SCENARIOS[0], 1000, 500.0);
-        assert_eq!(healthy.second(&mut rng, &Conditions::steady(0.5)).caused_errors, 0);
+        assert_eq!(
+            healthy
+                .second(&mut rng, &Conditions::steady(0.5))
+                .caused_errors,
+            0
+        );
     }
 }

@@ -19,19 +19,19 @@
 //! split that does not match the weight ([`srm`]), and promotion without evidence that the
 //! canary is not a regression ([`Judge::promotion`]).
 
-pub mod rank;
+pub mod normal;
 pub mod sprt;
 pub mod srm;
 pub mod strata;
 
 use super::judge::{Evidence, Judge, Verdict};
-use crate::domain::{Plan, StableOverLimit};
 use crate::domain::observation::LatencyHistogram;
+use crate::domain::{Plan, StableOverLimit};
 use sprt::Sprt;
 use srm::SplitMismatch;
+use std::time::Duration;
 pub use strata::Strata;
 use strata::{Recent, Tally, plug_in_rate, plug_in_risk, regression};
-use std::time::Duration;
 
 /// Parameters of the statistical judge; the defaults are what `aviary simulate` measures.
 #[derive(Clone, Debug, PartialEq)]
@@ -192,7 +192,12 @@ impl StatJudge {
         let (hc, hs) = (&ev.run.canary.latency, &ev.run.stable.latency);
         let limit_ms = plan.max_p99.as_secs_f64() * 1000.0;
         let mut out = Vec::new();
-        out.extend(self.compared(&st.errors, &st.errors_tally, Test::ErrorsVsStable, "errors:"));
+        out.extend(self.compared(
+            &st.errors,
+            &st.errors_tally,
+            Test::ErrorsVsStable,
+            "errors:",
+        ));
         out.extend(self.lone(
             st.lone,
             plan.max_error_rate,
@@ -387,7 +392,9 @@ impl Judge for StatJudge {
             match plan.evidence.stable_over_limit {
                 StableOverLimit::Hold => return Verdict::Inconclusive(why),
                 StableOverLimit::Rollback => {
-                    return Verdict::Fail(why.replace("not the canary; holding", "policy: roll back"));
+                    return Verdict::Fail(
+                        why.replace("not the canary; holding", "policy: roll back"),
+                    );
                 }
                 StableOverLimit::Proceed => {}
             }

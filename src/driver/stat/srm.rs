@@ -134,7 +134,12 @@ mod tests {
             })
             .sum::<f64>()
             / SHIFTS.len() as f64;
-        assert!((s.log_lr() - want.ln()).abs() < 1e-9, "{} vs {}", s.log_lr(), want.ln());
+        assert!(
+            (s.log_lr() - want.ln()).abs() < 1e-9,
+            "{} vs {}",
+            s.log_lr(),
+            want.ln()
+        );
         // A weight change restarts the "at this weight" count and skips the mixed refresh.
         s.observe(w(30), 30, 70);
         assert_eq!((s.strata, s.at_weight), (1, (0, 0)));
@@ -185,6 +190,7 @@ mod tests {
             }
         }
         let rate = f64::from(alarms) / f64::from(runs);
+        eprintln!("split check: {rate} false flags at {alpha}");
         assert!(rate <= alpha, "false flags {rate}");
     }
 }

@@ -12,9 +12,9 @@
 
 use super::sprt::Mix;
 use super::srm::SplitCheck;
-use crate::domain::{Plan, Weight};
 use crate::domain::observation::histogram::BOUNDS_MS;
 use crate::domain::observation::{BuildSample, LatencyHistogram};
+use crate::domain::{Plan, Weight};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
@@ -172,9 +172,8 @@ impl Strata {
         canary: Option<&BuildSample>,
         stable: Option<&BuildSample>,
     ) {
-        let counts = |s: Option<&BuildSample>| {
-            s.map_or((0, 0), |s| (s.requests, s.errors.min(s.requests)))
-        };
+        let counts =
+            |s: Option<&BuildSample>| s.map_or((0, 0), |s| (s.requests, s.errors.min(s.requests)));
         let ((nc, ec), (ns, es)) = (counts(canary), counts(stable));
         self.split.observe(weight, nc, ns);
         let (factor, limit) = regression(plan);
@@ -237,8 +236,7 @@ impl Strata {
                 if n < min {
                     continue;
                 }
-                if let Some(i) = quantile_bucket(&self.pooled, q).filter(|&i| i < BOUNDS_MS.len())
-                {
+                if let Some(i) = quantile_bucket(&self.pooled, q).filter(|&i| i < BOUNDS_MS.len()) {
                     let (cb, sb) = (above(hc, i), above(hs, i));
                     mix.add_two_sample(cb, hc.total(), sb, hs.total());
                     tally.add(cb, hc.total(), sb, hs.total());
@@ -335,8 +333,20 @@ mod tests {
         // Refresh 2 at 50 %: canary 5/500, stable 5/500 (θ0 = 0.5, m = 10).
         let plan = Plan::default();
         let mut s = Strata::default();
-        s.observe(t(1), w(10), &plan, Some(&sample(100, 1, &[])), Some(&sample(900, 9, &[])));
-        s.observe(t(2), w(50), &plan, Some(&sample(500, 5, &[])), Some(&sample(500, 5, &[])));
+        s.observe(
+            t(1),
+            w(10),
+            &plan,
+            Some(&sample(100, 1, &[])),
+            Some(&sample(900, 9, &[])),
+        );
+        s.observe(
+            t(2),
+            w(50),
+            &plan,
+            Some(&sample(500, 5, &[])),
+            Some(&sample(500, 5, &[])),
+        );
         for (i, k) in super::super::sprt::RISKS.iter().enumerate() {
             let want = 1.0 * k.ln() - 10.0 * (1.0 + (k - 1.0) * 0.1f64).ln() + 5.0 * k.ln()
                 - 10.0 * (1.0 + (k - 1.0) * 0.5f64).ln();
@@ -344,7 +354,9 @@ mod tests {
         }
         // The pooled view (6/600 vs 14/1400, θ0 = 0.3) would give another number: the
         // strata are not summed first.
-        let pooled = super::super::sprt::two_sample(6, 600, 14, 1400).unwrap().log_lr;
+        let pooled = super::super::sprt::two_sample(6, 600, 14, 1400)
+            .unwrap()
+            .log_lr;
         assert!((s.errors.sprt().log_lr - pooled).abs() > 0.1);
         assert_eq!(s.errors_tally.canary, (6, 600));
         assert_eq!(s.errors.strata, 2);
@@ -358,14 +370,29 @@ mod tests {
         let plan = Plan::default();
         let mut s = Strata::default();
         for i in 0..20 {
-            s.observe(t(i), w(10), &plan, Some(&sample(100, 0, &[])), Some(&sample(900, 0, &[])));
+            s.observe(
+                t(i),
+                w(10),
+                &plan,
+                Some(&sample(100, 0, &[])),
+                Some(&sample(900, 0, &[])),
+            );
         }
         for i in 20..30 {
-            s.observe(t(i), w(50), &plan, Some(&sample(500, 100, &[])), Some(&sample(500, 100, &[])));
+            s.observe(
+                t(i),
+                w(50),
+                &plan,
+                Some(&sample(500, 100, &[])),
+                Some(&sample(500, 100, &[])),
+            );
         }
         assert!(s.errors.sprt().log_lr < 0.0, "{:?}", s.errors.sprt());
         let pooled = super::super::sprt::two_sample(1000, 7000, 1000, 23000).unwrap();
-        assert!(pooled.rejects(1e-6), "the pooled view blames the canary: {pooled:?}");
+        assert!(
+            pooled.rejects(1e-6),
+            "the pooled view blames the canary: {pooled:?}"
+        );
     }
 
     #[test]
@@ -374,7 +401,13 @@ mod tests {
         let mut s = Strata::default();
         let fast = [(12.0, 90), (30.0, 10)];
         // First refresh: nothing earlier, no bound, no tail or body stratum.
-        s.observe(t(1), w(10), &plan, Some(&sample(100, 0, &fast)), Some(&sample(100, 0, &fast)));
+        s.observe(
+            t(1),
+            w(10),
+            &plan,
+            Some(&sample(100, 0, &fast)),
+            Some(&sample(100, 0, &fast)),
+        );
         assert_eq!((s.body.strata, s.tail.strata), (0, 0));
         // Second: 200 earlier observations, median bucket 12.5 ms, p99 bucket 32 ms.
         s.observe(
@@ -396,8 +429,20 @@ mod tests {
     fn lone_refreshes_and_the_recent_window() {
         let plan = Plan::default();
         let mut s = Strata::default();
-        s.observe(t(1), w(10), &plan, Some(&sample(50, 5, &[(600.0, 50)])), None);
-        s.observe(t(2), w(10), &plan, Some(&sample(50, 1, &[])), Some(&sample(450, 9, &[])));
+        s.observe(
+            t(1),
+            w(10),
+            &plan,
+            Some(&sample(50, 5, &[(600.0, 50)])),
+            None,
+        );
+        s.observe(
+            t(2),
+            w(10),
+            &plan,
+            Some(&sample(50, 1, &[])),
+            Some(&sample(450, 9, &[])),
+        );
         assert_eq!(s.lone, (50, 5));
         assert_eq!(s.lone_slow, (50, 50));
         assert_eq!(s.canary, (100, 6));
@@ -413,9 +458,19 @@ mod tests {
         // nothing: k1 = 1, p1 = 0.5 clamped to 1 % / 1.5).
         let plan = Plan::default();
         let mut s = Strata::default();
-        s.observe(t(1), w(50), &plan, Some(&sample(1000, 0, &[])), Some(&sample(1000, 5, &[])));
+        s.observe(
+            t(1),
+            w(50),
+            &plan,
+            Some(&sample(1000, 0, &[])),
+            Some(&sample(1000, 5, &[])),
+        );
         let rel = -5.0 * ((1.0f64 + 0.0 * 0.5).ln() - (1.0f64 + 3.0 * 0.5).ln());
-        assert!((s.promote_relative - rel).abs() < 1e-9, "{}", s.promote_relative);
+        assert!(
+            (s.promote_relative - rel).abs() < 1e-9,
+            "{}",
+            s.promote_relative
+        );
         let p1 = 0.01 / 1.5;
         let abs = 1000.0 * ((1.0 - p1) / 0.99f64).ln();
         assert!((s.promote_absolute - abs).abs() < 1e-9);

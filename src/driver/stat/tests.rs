@@ -1,7 +1,7 @@
 use super::*;
+use crate::domain::observation::BuildSample;
 use crate::domain::{Plan, Weight};
 use crate::driver::Window;
-use crate::domain::observation::BuildSample;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn sample(req: u64, err: u64, latencies: &[(f64, u64)]) -> BuildSample {
@@ -91,11 +91,17 @@ impl Run {
 #[test]
 fn a_ten_percent_canary_fails_before_the_interval_ends() {
     let mut r = Run::new(Plan::default());
-    r.feed(1, Some(sample(100, 10, &fast(100))), Some(sample(900, 1, &fast(900))));
+    r.feed(
+        1,
+        Some(sample(100, 10, &fast(100))),
+        Some(sample(900, 1, &fast(900))),
+    );
     match r.verdict(false) {
         Verdict::Fail(m) => {
             assert!(
-                m.starts_with("errors: canary 10/100 (10.0%) vs stable 1/900 (0.11%) in the same seconds"),
+                m.starts_with(
+                    "errors: canary 10/100 (10.0%) vs stable 1/900 (0.11%) in the same seconds"
+                ),
                 "{m}"
             );
             assert!(m.contains("likelihood ratio"), "{m}");
@@ -107,10 +113,17 @@ fn a_ten_percent_canary_fails_before_the_interval_ends() {
 #[test]
 fn an_equal_canary_passes_with_its_evidence() {
     let mut r = Run::new(Plan::default());
-    r.feed(5, Some(sample(100, 0, &fast(100))), Some(sample(900, 4, &fast(900))));
+    r.feed(
+        5,
+        Some(sample(100, 0, &fast(100))),
+        Some(sample(900, 4, &fast(900))),
+    );
     match r.verdict(true) {
         Verdict::Pass(m) => {
-            assert!(m.starts_with("canary errors 0/500 (0.0%) vs stable 20/4500 (0.44%), LR"), "{m}");
+            assert!(
+                m.starts_with("canary errors 0/500 (0.0%) vs stable 20/4500 (0.44%), LR"),
+                "{m}"
+            );
             assert!(m.contains("canary p99"), "{m}");
         }
         v => panic!("{v:?}"),
@@ -154,12 +167,23 @@ fn edge_cases_zero_traffic_zero_errors_all_errors_and_a_missing_build() {
 fn a_heavier_tail_fails_on_the_tail_test() {
     let mut r = Run::new(Plan::default());
     // Stable alone first, so the pooled p99 bucket exists.
-    r.feed(3, Some(sample(100, 0, &fast(100))), Some(sample(900, 0, &fast(900))));
-    r.feed(2, Some(sample(100, 0, &[(12.0, 80), (300.0, 20)])), Some(sample(900, 0, &fast(900))));
+    r.feed(
+        3,
+        Some(sample(100, 0, &fast(100))),
+        Some(sample(900, 0, &fast(900))),
+    );
+    r.feed(
+        2,
+        Some(sample(100, 0, &[(12.0, 80), (300.0, 20)])),
+        Some(sample(900, 0, &fast(900))),
+    );
     match r.verdict(false) {
         Verdict::Fail(m) => {
             assert!(m.contains("canary p99"), "{m}");
-            assert!(m.contains("slower than 32ms: canary 40/400 (10.0%) vs stable 0/3600"), "{m}");
+            assert!(
+                m.contains("slower than 32ms: canary 40/400 (10.0%) vs stable 0/3600"),
+                "{m}"
+            );
         }
         v => panic!("{v:?}"),
     }
@@ -173,7 +197,11 @@ fn a_slower_median_with_the_same_tail_fails_on_the_body_test() {
     r.feed(2, Some(same()), Some(stable()));
     assert!(!matches!(r.verdict(false), Verdict::Fail(_)));
     // Every canary request a bucket or two slower, the tail unchanged.
-    r.feed(5, Some(sample(100, 0, &[(12.0, 30), (15.0, 69), (150.0, 1)])), Some(stable()));
+    r.feed(
+        5,
+        Some(sample(100, 0, &[(12.0, 30), (15.0, 69), (150.0, 1)])),
+        Some(stable()),
+    );
     match r.verdict(false) {
         Verdict::Fail(m) => assert!(m.starts_with("canary p50"), "{m}"),
         v => panic!("{v:?}"),
@@ -205,35 +233,50 @@ fn a_shared_outage_holds_and_says_it_is_not_the_canary() {
     }
     // Stable failing alone: also not the canary.
     let mut r = Run::new(Plan::default());
-    r.at(w(30)).feed(10, Some(sample(30, 0, &[])), Some(sample(70, 14, &[])));
+    r.at(w(30))
+        .feed(10, Some(sample(30, 0, &[])), Some(sample(70, 14, &[])));
     assert!(matches!(
         r.verdict(true),
         Verdict::Inconclusive(m) if m.starts_with("stable itself over the 1.0% error limit (stable 20.0%, canary 0.0%")
     ));
     // The plan's policy decides.
-    for (policy, fail) in [(StableOverLimit::Rollback, true), (StableOverLimit::Proceed, false)] {
+    for (policy, fail) in [
+        (StableOverLimit::Rollback, true),
+        (StableOverLimit::Proceed, false),
+    ] {
         let mut plan = Plan::default();
         plan.evidence.stable_over_limit = policy;
         let mut r = Run::new(plan);
-        r.at(w(30)).feed(10, Some(sample(30, 6, &[])), Some(sample(70, 14, &[])));
-        assert_eq!(matches!(r.verdict(true), Verdict::Fail(_)), fail, "{policy:?}");
+        r.at(w(30))
+            .feed(10, Some(sample(30, 6, &[])), Some(sample(70, 14, &[])));
+        assert_eq!(
+            matches!(r.verdict(true), Verdict::Fail(_)),
+            fail,
+            "{policy:?}"
+        );
     }
 }
 
 #[test]
 fn promotion_waits_for_evidence_and_says_how_much_more() {
     let mut r = Run::new(Plan::default());
-    r.at(w(50)).feed(5, Some(sample(10, 0, &[])), Some(sample(10, 0, &[])));
+    r.at(w(50))
+        .feed(5, Some(sample(10, 0, &[])), Some(sample(10, 0, &[])));
     match r.promotion() {
         Err(m) => assert!(
-            m.starts_with("need ~") && m.contains("more canary requests (~") && m.contains("s at this weight) to rule out"),
+            m.starts_with("need ~")
+                && m.contains("more canary requests (~")
+                && m.contains("s at this weight) to rule out"),
             "{m}"
         ),
         Ok(m) => panic!("{m}"),
     }
     r.feed(600, Some(sample(10, 0, &[])), Some(sample(10, 0, &[])));
     match r.promotion() {
-        Ok(m) => assert!(m.starts_with("rules out 4× stable's errors or the 1.0% limit"), "{m}"),
+        Ok(m) => assert!(
+            m.starts_with("rules out 4× stable's errors or the 1.0% limit"),
+            "{m}"
+        ),
         Err(m) => panic!("{m}"),
     }
 }
@@ -246,4 +289,3 @@ fn numbers_for_people() {
     assert_eq!(about(7.2), "7");
     assert_eq!(lr_text(1453.2), "1453");
 }
-
