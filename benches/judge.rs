@@ -4,7 +4,7 @@
 //!   histograms), as the autopilot asks every tick per rollout; the promotion evidence; the
 //!   threshold judge for comparison; `observe/*`: adding one refresh to the strata.
 //! - `simulate/*`: one whole simulated rollout through the real `update` loop, and a small
-//!   `aviary simulate` batch (10 runs per row = 360 rollouts), which bounds how long
+//!   `aviary simulate` batch (10 runs per row = 720 rollouts), which bounds how long
 //!   `aviary simulate --runs 1000` takes (100× this batch, spread over the cores).
 
 use aviary::domain::observation::{BuildSample, LatencyHistogram};
@@ -98,7 +98,7 @@ fn simulation(c: &mut Criterion) {
     });
     let mut g = c.benchmark_group("simulate");
     g.sample_size(10);
-    g.bench_function("batch of 360 rollouts (--runs 10), 1 thread", |b| {
+    g.bench_function("batch of 720 rollouts (--runs 10), 1 thread", |b| {
         b.iter(|| simulate(black_box(10), 1, 1))
     });
     g.finish();

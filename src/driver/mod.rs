@@ -167,7 +167,7 @@ impl Decision {
     }
 }
 
-/// The autopilot's rule (DESIGN §4): advance by `step` each `interval` while checks pass,
+/// The autopilot's rule: advance by `step` each `interval` while checks pass,
 /// count failed checks, roll back at `threshold`, promote from `max_weight`; hold on
 /// missing or stale metrics and say why. A sequential judge (the statistical one) is asked
 /// about the whole run's evidence and its first `Fail` rolls back at once.
@@ -224,8 +224,10 @@ pub fn decide(plan: &Plan, obs: &Observed<'_>, now: SystemTime) -> Decision {
         // Every comparison assumes the router splits as told; a failing canary still rolls
         // back, anything else waits for the split to be fixed.
         return Decision::hold(format!(
-            "holding at {}: split mismatch: {}, likelihood ratio {:.0}; check the router",
-            obs.weight, m.text, m.lr
+            "holding at {}: split mismatch: {}, likelihood ratio {}; check the router",
+            obs.weight,
+            m.text,
+            stat::lr_text(m.lr)
         ));
     }
     match verdict {
@@ -473,6 +475,81 @@ mod tests {
         let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(5));
         assert_eq!(d.action, Move::SetWeight(w(20)));
         assert!(d.message.starts_with("step to 20"), "{}", d.message);
+    }
+
+    #[test]
+    fn a_split_mismatch_holds_with_the_split_in_the_why() {
+        let plan = Plan::default();
+        let judge = StatJudge::default();
+        let mut ap = Autopilot::new(t(0), false);
+        for i in 1..=10 {
+            ap.observe(
+                t(i),
+                w(30),
+                &plan,
+                Some(&sample(15, 0)),
+                Some(&sample(85, 0)),
+            );
+        }
+        assert!(ap.split_mismatch().is_some(), "a badge for the UI");
+        let d = decide(&plan, &stat_obs(w(30), &ap, &judge), t(10));
+        assert_eq!(d.action, Move::Hold);
+        assert!(
+            d.message.starts_with(
+                "holding at 30%: split mismatch: canary served 15.0% of requests at weight 30% (135/900)"
+            ),
+            "{}",
+            d.message
+        );
+        // The threshold judge (Flagger's policy) does not hold on it.
+        assert_eq!(
+            decide(&plan, &obs(w(30), &ap), t(10)).action,
+            Move::SetWeight(w(40))
+        );
+    }
+
+    #[test]
+    fn promotion_waits_for_evidence_and_says_how_much_more() {
+        let plan = Plan::default();
+        let judge = StatJudge::default();
+        let mut ap = Autopilot::new(t(0), false);
+        ap.observe(
+            t(4),
+            w(50),
+            &plan,
+            Some(&sample(50, 0)),
+            Some(&sample(50, 0)),
+        );
+        ap.observe(
+            t(5),
+            w(50),
+            &plan,
+            Some(&sample(50, 0)),
+            Some(&sample(50, 0)),
+        );
+        let d = decide(&plan, &stat_obs(w(50), &ap, &judge), t(5));
+        assert_eq!((d.action.clone(), d.check), (Move::Hold, None));
+        assert!(
+            d.message.starts_with("holding at 50%: need ~"),
+            "{}",
+            d.message
+        );
+        for i in 6..=60 {
+            ap.observe(
+                t(i),
+                w(50),
+                &plan,
+                Some(&sample(50, 0)),
+                Some(&sample(50, 0)),
+            );
+        }
+        let d = decide(&plan, &stat_obs(w(50), &ap, &judge), t(60));
+        assert_eq!(d.action, Move::Promote, "{}", d.message);
+        assert!(
+            d.message.contains("rules out 4× stable's errors"),
+            "{}",
+            d.message
+        );
     }
 
     #[test]

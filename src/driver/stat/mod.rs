@@ -95,9 +95,11 @@ fn rate((n, bad): (u64, u64)) -> f64 {
     if n == 0 { 0.0 } else { bad as f64 / n as f64 }
 }
 
-/// A likelihood ratio for people: 3.2, 140, 2.1e4.
-fn lr_text(lr: f64) -> String {
-    if lr < 10.0 {
+/// A likelihood ratio for people: 3.2, 140, 2.1e4 (and "> 1e300" past f64's range).
+pub fn lr_text(lr: f64) -> String {
+    if !lr.is_finite() {
+        "> 1e300".into()
+    } else if lr < 10.0 {
         format!("{lr:.1}")
     } else if lr < 10_000.0 {
         format!("{lr:.0}")

@@ -288,4 +288,5 @@ fn numbers_for_people() {
     assert_eq!(about(35_400.0), "35,000");
     assert_eq!(about(7.2), "7");
     assert_eq!(lr_text(1453.2), "1453");
+    assert_eq!(lr_text(f64::INFINITY), "> 1e300");
 }
