@@ -220,9 +220,11 @@ impl StatJudge {
         }
         if let Some(w) = self.compared(&st.body, &st.body_tally, Test::BodyVsStable, "") {
             out.push(format!(
-                "canary p50 {} vs stable {}: slower than {}: {}",
+                "canary p50 {} vs stable {} (p99 {} vs {}): slower than {}: {}",
                 ms(quantile(hc, 0.5)),
                 ms(quantile(hs, 0.5)),
+                ms(quantile(hc, 0.99)),
+                ms(quantile(hs, 0.99)),
                 ms(st.body_bound_ms),
                 w.trim_start()
             ));
