@@ -113,6 +113,11 @@ pub struct Traffic {
 }
 
 impl Traffic {
+    /// The nominal request rate.
+    pub fn rps(&self) -> u64 {
+        self.rps
+    }
+
     /// Traffic of `rps` requests a second (unless the story says otherwise); "slow" means
     /// above `slo_ms`.
     pub fn new(scenario: &Scenario, rps: u32, slo_ms: f64) -> Self {
@@ -131,15 +136,6 @@ impl Traffic {
 
     /// One second under `c`: its request rate, the canary's share, both error rates.
     pub fn second(&self, rng: &mut impl Rng, c: &Conditions) -> Second {
-        self.second_at(rng, c)
-    }
-
-    /// The nominal request rate.
-    pub fn rps(&self) -> u64 {
-        self.rps
-    }
-
-    fn second_at(&self, rng: &mut impl Rng, c: &Conditions) -> Second {
         let rps = c.rps.unwrap_or(self.rps);
         let nc = binomial(rng, rps, c.share);
         let ns = rps - nc;
