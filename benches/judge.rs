@@ -44,7 +44,7 @@ fn run() -> (Window, Strata) {
         canary.add(&c);
         stable.add(&st);
         let at = t0 + std::time::Duration::from_secs(s + 1);
-        strata.observe(at, weight, &plan, Some(&c), Some(&st));
+        strata.observe(at, Some(weight), &plan, Some(&c), Some(&st));
     }
     window.canary = canary;
     window.stable = stable;
@@ -77,7 +77,7 @@ fn verdict(c: &mut Criterion) {
             |mut st| {
                 st.observe(
                     std::time::UNIX_EPOCH + std::time::Duration::from_secs(61),
-                    ev.weight,
+                    Some(ev.weight),
                     &plan,
                     Some(&c1),
                     Some(&s1),

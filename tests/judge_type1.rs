@@ -124,7 +124,7 @@ fn latency_tail_and_body_keep_their_budget_with_bounds_from_earlier_refreshes() 
             let nc = binomial(&mut rng, n, w.percent() / 100.0);
             let c = sample(nc, 0, latency(&mut rng, nc));
             let st = sample(n - nc, 0, latency(&mut rng, n - nc));
-            s.observe(at(sec), w, &plan, Some(&c), Some(&st));
+            s.observe(at(sec), Some(w), &plan, Some(&c), Some(&st));
             hit.0 |= s.tail.sprt().rejects(ALPHA);
             hit.1 |= s.body.sprt().rejects(ALPHA);
         }
@@ -173,7 +173,7 @@ fn promotion_alarms(seed: u64, stable: impl Fn(u64) -> f64) -> (u32, u32, u32) {
             let ps = stable(sec);
             let c = sample(nc, binomial(&mut rng, nc, 4.0 * ps), None);
             let st = sample(n - nc, binomial(&mut rng, n - nc, ps), None);
-            s.observe(at(sec), w, &plan, Some(&c), Some(&st));
+            s.observe(at(sec), Some(w), &plan, Some(&c), Some(&st));
             hit.0 |= s.promote_relative >= level;
             hit.1 |= s.promote_absolute >= level;
             hit.2 |= s.promotion_log_e() >= level;

@@ -76,11 +76,12 @@ impl Autopilot {
         }
     }
 
-    /// Adds one refresh worth of samples, served while the router was told `weight`.
+    /// Adds one refresh worth of samples, served while the router was told `weight` (`None`
+    /// while a weight write is in flight).
     pub fn observe(
         &mut self,
         at: SystemTime,
-        weight: Weight,
+        weight: Option<Weight>,
         plan: &Plan,
         canary: Option<&BuildSample>,
         stable: Option<&BuildSample>,
@@ -339,7 +340,7 @@ mod tests {
         let d = decide(&plan, &obs(Weight::ZERO, &ap), t(5));
         assert_eq!(d.action, Move::Hold, "no metrics: never move live traffic");
         assert!(d.message.contains("no metrics"), "{}", d.message);
-        ap.observe(t(4), w(10), &plan, None, Some(&sample(100, 0)));
+        ap.observe(t(4), Some(w(10)), &plan, None, Some(&sample(100, 0)));
         assert_eq!(
             decide(&plan, &obs(Weight::ZERO, &ap), t(1)).action,
             Move::Hold
@@ -356,7 +357,7 @@ mod tests {
         let mut ap = Autopilot::new(t(0), false);
         ap.observe(
             t(5),
-            w(10),
+            Some(w(10)),
             &plan,
             Some(&sample(100, 0)),
             Some(&sample(900, 0)),
@@ -372,7 +373,7 @@ mod tests {
     fn failed_checks_hold_then_roll_back_at_threshold() {
         let plan = Plan::default();
         let mut ap = Autopilot::new(t(0), false);
-        ap.observe(t(5), w(10), &plan, Some(&sample(100, 10)), None);
+        ap.observe(t(5), Some(w(10)), &plan, Some(&sample(100, 10)), None);
         let d = decide(&plan, &obs(w(20), &ap), t(5));
         assert_eq!((d.action, d.check), (Move::Hold, Some(Check::Failed)));
         assert!(d.message.contains("check failed 1/3"), "{}", d.message);
@@ -394,7 +395,7 @@ mod tests {
         assert_eq!(d.action, Move::Hold);
         assert!(d.message.contains("no metrics"));
         let mut ap = Autopilot::new(t(0), false);
-        ap.observe(t(1), w(10), &plan, Some(&sample(100, 0)), None);
+        ap.observe(t(1), Some(w(10)), &plan, Some(&sample(100, 0)), None);
         let d = decide(&plan, &obs(w(10), &ap), t(10));
         assert_eq!(d.action, Move::Hold);
         assert!(d.message.contains("stale"), "{}", d.message);
@@ -416,7 +417,7 @@ mod tests {
         let mut ap = Autopilot::new(t(0), false);
         ap.observe(
             t(2),
-            w(10),
+            Some(w(10)),
             &plan,
             Some(&sample(100, 12)),
             Some(&sample(900, 1)),
@@ -439,7 +440,7 @@ mod tests {
         for i in 1..=6 {
             ap.observe(
                 t(5 * i),
-                w(10),
+                Some(w(10)),
                 &plan,
                 Some(&sample(100, 3)),
                 Some(&sample(900, 3)),
@@ -463,7 +464,7 @@ mod tests {
         let mut ap = Autopilot::new(t(0), false);
         ap.observe(
             t(3),
-            w(10),
+            Some(w(10)),
             &plan,
             Some(&sample(100, 0)),
             Some(&sample(900, 1)),
@@ -485,7 +486,7 @@ mod tests {
         for i in 1..=10 {
             ap.observe(
                 t(i),
-                w(30),
+                Some(w(30)),
                 &plan,
                 Some(&sample(15, 0)),
                 Some(&sample(85, 0)),
@@ -515,14 +516,14 @@ mod tests {
         let mut ap = Autopilot::new(t(0), false);
         ap.observe(
             t(4),
-            w(50),
+            Some(w(50)),
             &plan,
             Some(&sample(50, 0)),
             Some(&sample(50, 0)),
         );
         ap.observe(
             t(5),
-            w(50),
+            Some(w(50)),
             &plan,
             Some(&sample(50, 0)),
             Some(&sample(50, 0)),
@@ -537,7 +538,7 @@ mod tests {
         for i in 6..=60 {
             ap.observe(
                 t(i),
-                w(50),
+                Some(w(50)),
                 &plan,
                 Some(&sample(50, 0)),
                 Some(&sample(50, 0)),
@@ -556,7 +557,7 @@ mod tests {
     fn paused_and_finished_plans_never_move() {
         let plan = Plan::default();
         let mut ap = Autopilot::new(t(0), true);
-        ap.observe(t(5), w(10), &plan, Some(&sample(100, 0)), None);
+        ap.observe(t(5), Some(w(10)), &plan, Some(&sample(100, 0)), None);
         assert_eq!(decide(&plan, &obs(w(10), &ap), t(5)).action, Move::Hold);
         ap.paused = false;
         ap.outcome = Some(Outcome::RolledBack);

@@ -79,6 +79,13 @@ impl SplitCheck {
         self.strata += 1;
     }
 
+    /// The weight is in flux (a write in flight): the next refresh starts a new steady
+    /// stretch, so neither this one nor the first after it is counted.
+    pub fn unsettled(&mut self) {
+        self.last_weight = None;
+        self.at_weight = (0, 0);
+    }
+
     /// Log of the mixture likelihood ratio (log-mean-exp of the per-shift sums).
     pub fn log_lr(&self) -> f64 {
         let max = self.ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -140,6 +147,13 @@ mod tests {
         // A weight change restarts the "at this weight" count and skips the mixed refresh.
         s.observe(w(30), 30, 70);
         assert_eq!((s.strata, s.at_weight), (1, (0, 0)));
+        // A write in flight: the refresh after it is skipped too.
+        s.observe(w(30), 30, 70);
+        s.unsettled();
+        s.observe(w(30), 30, 70);
+        assert_eq!(s.strata, 2);
+        s.observe(w(30), 30, 70);
+        assert_eq!(s.strata, 3);
         // 0 % and 100 % carry no information.
         let mut z = SplitCheck::default();
         z.observe(Weight::ZERO, 0, 100);

@@ -163,11 +163,12 @@ pub fn plug_in_rate(canary: (u64, u64), limit: f64) -> f64 {
 }
 
 impl Strata {
-    /// Adds one refresh: what each build served while the router was told `weight`.
+    /// Adds one refresh: what each build served while the router was told `weight` (`None`
+    /// while a weight write is in flight: the split is then unknown and not checked).
     pub fn observe(
         &mut self,
         at: SystemTime,
-        weight: Weight,
+        weight: Option<Weight>,
         plan: &Plan,
         canary: Option<&BuildSample>,
         stable: Option<&BuildSample>,
@@ -175,7 +176,10 @@ impl Strata {
         let counts =
             |s: Option<&BuildSample>| s.map_or((0, 0), |s| (s.requests, s.errors.min(s.requests)));
         let ((nc, ec), (ns, es)) = (counts(canary), counts(stable));
-        self.split.observe(weight, nc, ns);
+        match weight {
+            Some(w) => self.split.observe(w, nc, ns),
+            None => self.split.unsettled(),
+        }
         let (factor, limit) = regression(plan);
         if nc > 0 && ns > 0 {
             self.errors.add_two_sample(ec, nc, es, ns);
@@ -335,14 +339,14 @@ mod tests {
         let mut s = Strata::default();
         s.observe(
             t(1),
-            w(10),
+            Some(w(10)),
             &plan,
             Some(&sample(100, 1, &[])),
             Some(&sample(900, 9, &[])),
         );
         s.observe(
             t(2),
-            w(50),
+            Some(w(50)),
             &plan,
             Some(&sample(500, 5, &[])),
             Some(&sample(500, 5, &[])),
@@ -372,7 +376,7 @@ mod tests {
         for i in 0..20 {
             s.observe(
                 t(i),
-                w(10),
+                Some(w(10)),
                 &plan,
                 Some(&sample(100, 0, &[])),
                 Some(&sample(900, 0, &[])),
@@ -381,7 +385,7 @@ mod tests {
         for i in 20..30 {
             s.observe(
                 t(i),
-                w(50),
+                Some(w(50)),
                 &plan,
                 Some(&sample(500, 100, &[])),
                 Some(&sample(500, 100, &[])),
@@ -403,7 +407,7 @@ mod tests {
         // First refresh: nothing earlier, no bound, no tail or body stratum.
         s.observe(
             t(1),
-            w(10),
+            Some(w(10)),
             &plan,
             Some(&sample(100, 0, &fast)),
             Some(&sample(100, 0, &fast)),
@@ -412,7 +416,7 @@ mod tests {
         // Second: 200 earlier observations, median bucket 12.5 ms, p99 bucket 32 ms.
         s.observe(
             t(2),
-            w(10),
+            Some(w(10)),
             &plan,
             Some(&sample(100, 0, &[(12.0, 40), (30.0, 40), (300.0, 20)])),
             Some(&sample(100, 0, &fast)),
@@ -431,14 +435,14 @@ mod tests {
         let mut s = Strata::default();
         s.observe(
             t(1),
-            w(10),
+            Some(w(10)),
             &plan,
             Some(&sample(50, 5, &[(600.0, 50)])),
             None,
         );
         s.observe(
             t(2),
-            w(10),
+            Some(w(10)),
             &plan,
             Some(&sample(50, 1, &[])),
             Some(&sample(450, 9, &[])),
@@ -460,7 +464,7 @@ mod tests {
         let mut s = Strata::default();
         s.observe(
             t(1),
-            w(50),
+            Some(w(50)),
             &plan,
             Some(&sample(1000, 0, &[])),
             Some(&sample(1000, 5, &[])),

@@ -65,7 +65,7 @@ impl Run {
                 self.window.stable.add(s);
             }
             self.strata
-                .observe(at, self.weight, &self.plan, c.as_ref(), s.as_ref());
+                .observe(at, Some(self.weight), &self.plan, c.as_ref(), s.as_ref());
         }
         self
     }
