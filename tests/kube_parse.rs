@@ -1086,3 +1086,30 @@ fn objects_with_several_weighted_routes_give_one_rollout_each() {
         ])
     );
 }
+
+/// `spec: null` and `status: null` (an object written before its first reconcile, or by a
+/// tool that nulls what it does not set) read the same way for both controllers: shown, not
+/// an error that hides the row.
+#[test]
+fn null_spec_and_status_read_alike_for_argo_and_flagger() {
+    for kind in [Kind::Rollout, Kind::Canary] {
+        let (api, plural) = match kind {
+            Kind::Rollout => ("argoproj.io/v1alpha1", "Rollout"),
+            _ => ("flagger.app/v1beta1", "Canary"),
+        };
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": api, "kind": plural,
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "1"},
+            "spec": null, "status": null
+        }))
+        .unwrap();
+        let c = catalog(&[(kind, obj)]);
+        let v = all(&c);
+        assert_eq!(v.len(), 1, "{plural}: {v:#?}");
+        assert!(
+            !v[0].message.contains("spec:"),
+            "{plural}: {}",
+            v[0].message
+        );
+    }
+}

@@ -5,7 +5,7 @@
 //! `status` subresource (Rollouts v0.10+ serve status as a subresource).
 
 use super::kube::access::{Access, Permission};
-use super::kube::fields::{Condition, lenient_list};
+use super::kube::fields::{Condition, SpecStatus, lenient_list, spec_status};
 use super::kube::kinds::{self, Kind, ObjRef};
 use super::kube::patch::{self, Step};
 use crate::domain::change::Command;
@@ -124,27 +124,13 @@ struct WeightDest {
 }
 
 /// What the converter and the patch builder both need to know about a Rollout.
-#[derive(Debug, Default)]
-struct View {
-    spec: Spec,
-    status: Option<Status>,
-}
+type View = SpecStatus<Spec, Status>;
 
 fn view(obj: &DynamicObject) -> Result<View, String> {
-    let spec = match obj.data.get("spec") {
-        Some(v) => Spec::deserialize(v).map_err(|e| format!("spec: {e}"))?,
-        None => Spec::default(),
-    };
-    let status = match obj.data.get("status") {
-        Some(v) if !v.is_null() => {
-            Some(Status::deserialize(v).map_err(|e| format!("status: {e}"))?)
-        }
-        _ => None,
-    };
-    Ok(View { spec, status })
+    spec_status(obj)
 }
 
-impl View {
+impl SpecStatus<Spec, Status> {
     fn steps(&self) -> &[Value] {
         self.spec
             .strategy

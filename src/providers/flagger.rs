@@ -5,6 +5,7 @@
 //! and — for break-glass abort only — suspends the canary and routes 100 % to the primary.
 
 use super::kube::access::{Access, Permission};
+use super::kube::fields::{SpecStatus, spec_status};
 use super::kube::kinds::{self, Kind, ObjRef};
 use super::kube::patch::{self, Step};
 use super::kube::split;
@@ -62,30 +63,17 @@ struct Status {
     last_transition_time: Option<String>,
 }
 
-struct View {
-    spec: Spec,
-    status: Option<Status>,
-}
+type View = SpecStatus<Spec, Status>;
 
 fn view(obj: &DynamicObject) -> Result<View, String> {
-    let spec = match obj.data.get("spec") {
-        Some(v) if !v.is_null() => Spec::deserialize(v).map_err(|e| format!("spec: {e}"))?,
-        _ => Spec::default(),
-    };
-    let status = match obj.data.get("status") {
-        Some(v) if !v.is_null() => {
-            Some(Status::deserialize(v).map_err(|e| format!("status: {e}"))?)
-        }
-        _ => None,
-    };
-    Ok(View { spec, status })
+    spec_status(obj)
 }
 
 fn num(v: &Option<Value>) -> Option<f64> {
     v.as_ref().and_then(kinds::number)
 }
 
-impl View {
+impl SpecStatus<Spec, Status> {
     fn analysis(&self) -> Option<&Analysis> {
         self.spec
             .analysis

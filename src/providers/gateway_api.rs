@@ -3,7 +3,7 @@
 //! aviary writes them out of 100 (or 10,000 for fractional percents).
 
 use super::kube::kinds::{self, Kind, pointer_token};
-use super::kube::split::{self, Entry, RawCtx, Split};
+use super::kube::split::{self, RawCtx, Split};
 use crate::domain::Rollout;
 use kube::api::DynamicObject;
 use serde_json::Value;
@@ -21,33 +21,18 @@ pub fn splits(obj: &DynamicObject) -> Vec<Split> {
         if refs.len() < 2 {
             continue;
         }
-        let names: Vec<String> = refs
-            .iter()
-            .map(|r| {
+        let entries = split::entries(
+            refs,
+            |r| {
                 r.get("name")
                     .and_then(Value::as_str)
                     .unwrap_or("?")
                     .to_string()
-            })
-            .collect();
-        let roles = split::assign_roles(&names);
-        let entries = refs
-            .iter()
-            .zip(names)
-            .zip(roles)
-            .enumerate()
-            .map(|(j, ((r, name), role))| {
-                let raw = r.get("weight").cloned();
-                Entry {
-                    name,
-                    pointer: format!("/spec/rules/{i}/backendRefs/{j}/weight"),
-                    // The Gateway API default weight is 1.
-                    value: raw.as_ref().map_or(Some(1.0), kinds::number).unwrap_or(0.0),
-                    raw,
-                    role,
-                }
-            })
-            .collect();
+            },
+            |j| format!("/spec/rules/{i}/backendRefs/{j}/weight"),
+            // The Gateway API default weight is 1.
+            |raw| raw.map_or(Some(1.0), kinds::number).unwrap_or(0.0),
+        );
         let rule_name = rule.get("name").and_then(Value::as_str);
         out.push(Split {
             id: rule_name

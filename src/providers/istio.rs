@@ -3,7 +3,7 @@
 //! sum to 100 and are written with a guarded JSON Patch (see [`super::kube::split`]).
 
 use super::kube::kinds::{self, Kind, pointer_token};
-use super::kube::split::{self, Entry, RawCtx, Split};
+use super::kube::split::{self, RawCtx, Split};
 use crate::domain::Rollout;
 use kube::api::DynamicObject;
 use serde_json::Value;
@@ -21,9 +21,9 @@ pub fn splits(obj: &DynamicObject) -> Vec<Split> {
         if dests.len() < 2 {
             continue;
         }
-        let names: Vec<String> = dests
-            .iter()
-            .map(|d| {
+        let entries = split::entries(
+            dests,
+            |d| {
                 let dest = d.get("destination");
                 let host = dest
                     .and_then(|x| x.get("host"))
@@ -33,25 +33,10 @@ pub fn splits(obj: &DynamicObject) -> Vec<Split> {
                     Some(subset) => subset.to_string(),
                     None => host.to_string(),
                 }
-            })
-            .collect();
-        let roles = split::assign_roles(&names);
-        let entries = dests
-            .iter()
-            .zip(names)
-            .zip(roles)
-            .enumerate()
-            .map(|(j, ((d, name), role))| {
-                let raw = d.get("weight").cloned();
-                Entry {
-                    name,
-                    pointer: format!("/spec/http/{i}/route/{j}/weight"),
-                    value: raw.as_ref().and_then(kinds::number).unwrap_or(0.0),
-                    raw,
-                    role,
-                }
-            })
-            .collect();
+            },
+            |j| format!("/spec/http/{i}/route/{j}/weight"),
+            |raw| raw.and_then(kinds::number).unwrap_or(0.0),
+        );
         let route_name = route.get("name").and_then(Value::as_str);
         out.push(Split {
             id: route_name

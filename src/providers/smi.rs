@@ -3,7 +3,7 @@
 //! backend's part of the total, whatever the unit.
 
 use super::kube::kinds::Kind;
-use super::kube::split::{self, Entry, RawCtx, Split};
+use super::kube::split::{self, RawCtx, Split};
 use crate::domain::Rollout;
 use crate::domain::weight::rules;
 use kube::api::DynamicObject;
@@ -25,32 +25,17 @@ pub fn splits(obj: &DynamicObject) -> Vec<Split> {
     if backends.len() < 2 {
         return Vec::new();
     }
-    let names: Vec<String> = backends
-        .iter()
-        .map(|b| {
+    let entries = split::entries(
+        backends,
+        |b| {
             b.get("service")
                 .and_then(Value::as_str)
                 .unwrap_or("?")
                 .to_string()
-        })
-        .collect();
-    let roles = split::assign_roles(&names);
-    let entries = backends
-        .iter()
-        .zip(names)
-        .zip(roles)
-        .enumerate()
-        .map(|(j, ((b, name), role))| {
-            let raw = b.get("weight").cloned();
-            Entry {
-                name,
-                pointer: format!("/spec/backends/{j}/weight"),
-                value: raw.as_ref().and_then(weight).unwrap_or(0.0),
-                raw,
-                role,
-            }
-        })
-        .collect();
+        },
+        |j| format!("/spec/backends/{j}/weight"),
+        |raw| raw.and_then(weight).unwrap_or(0.0),
+    );
     let root = obj
         .data
         .pointer("/spec/service")

@@ -2,8 +2,37 @@
 //! between controller versions (`conditions: {}` instead of a list, numbers as strings), and
 //! one odd field must never hide a whole rollout.
 
+use kube::api::DynamicObject;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+/// A controller object's `spec` and `status`, typed. A missing or `null` spec reads as the
+/// default spec and a missing or `null` status as none: controllers write `status: null`
+/// before their first reconcile, and such an object is still a rollout to show.
+pub struct SpecStatus<S, T> {
+    /// The desired state, as the user wrote it.
+    pub spec: S,
+    /// What the controller last reported, if anything.
+    pub status: Option<T>,
+}
+
+/// Reads `spec` and `status` of `obj`; a field that does not fit is an error naming it.
+pub fn spec_status<S, T>(obj: &DynamicObject) -> Result<SpecStatus<S, T>, String>
+where
+    S: DeserializeOwned + Default,
+    T: DeserializeOwned,
+{
+    let spec = match obj.data.get("spec") {
+        Some(v) if !v.is_null() => S::deserialize(v).map_err(|e| format!("spec: {e}"))?,
+        _ => S::default(),
+    };
+    let status = match obj.data.get("status") {
+        Some(v) if !v.is_null() => Some(T::deserialize(v).map_err(|e| format!("status: {e}"))?),
+        _ => None,
+    };
+    Ok(SpecStatus { spec, status })
+}
 
 /// A status condition as Argo Rollouts and Flagger write it.
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -35,6 +35,36 @@ pub struct Split {
     pub entries: Vec<Entry>,
 }
 
+/// The entries of one weighted list (`route[]`, `backendRefs[]`, `backends[]`): each
+/// destination's name, the JSON Pointer of its weight (`pointer(j)`), the number read from it
+/// (`value` of the raw field, which may be absent) and its role. Every raw router lists its
+/// destinations this way; only the field names differ.
+pub fn entries(
+    dests: &[Value],
+    name: impl Fn(&Value) -> String,
+    pointer: impl Fn(usize) -> String,
+    value: impl Fn(Option<&Value>) -> f64,
+) -> Vec<Entry> {
+    let names: Vec<String> = dests.iter().map(name).collect();
+    let roles = assign_roles(&names);
+    dests
+        .iter()
+        .zip(names)
+        .zip(roles)
+        .enumerate()
+        .map(|(j, ((d, name), role))| {
+            let raw = d.get("weight").cloned();
+            Entry {
+                name,
+                pointer: pointer(j),
+                value: value(raw.as_ref()),
+                raw,
+                role,
+            }
+        })
+        .collect()
+}
+
 /// Gives each destination a role: names saying `canary` / `stable` / `primary` win; otherwise
 /// the first destination is stable and the second the canary (the order every example uses);
 /// any further ones are shown as other builds and never stepped.
