@@ -41,12 +41,58 @@ impl InFlight {
     }
 }
 
+/// Who acts, shared by the executor (audit lines, webhook) and the Kubernetes router
+/// (Events), so an identity learnt after startup reaches all of them at once.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    os: String,
+    now: Arc<std::sync::RwLock<String>>,
+}
+
+impl Actor {
+    /// An actor named `os` (the OS user).
+    pub fn new(os: impl Into<String>) -> Self {
+        let os = os.into();
+        Actor {
+            now: Arc::new(std::sync::RwLock::new(os.clone())),
+            os,
+        }
+    }
+
+    /// The name to write now.
+    pub fn get(&self) -> String {
+        self.now
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|_| self.os.clone())
+    }
+
+    /// Adds the identity the Kubernetes API server reports.
+    pub fn set_kube(&self, who: &str) {
+        if let Ok(mut s) = self.now.write() {
+            *s = crate::session::with_kube_identity(&self.os, Some(who));
+        }
+    }
+}
+
+impl From<String> for Actor {
+    fn from(s: String) -> Self {
+        Actor::new(s)
+    }
+}
+
+impl From<&str> for Actor {
+    fn from(s: &str) -> Self {
+        Actor::new(s)
+    }
+}
+
 /// Runs effects off the UI task. Holds no reference to `App`.
 pub struct Executor {
     routers: HashMap<ProviderKind, Arc<dyn Router>>,
     audit: Arc<AuditLog>,
     read_only: bool,
-    actor: String,
+    actor: Actor,
     tx: mpsc::Sender<Msg>,
     timeout: Duration,
     webhook: Option<crate::change_event::Webhook>,
@@ -101,7 +147,7 @@ impl Executor {
             routers: HashMap::new(),
             audit,
             read_only,
-            actor,
+            actor: Actor::new(actor),
             tx,
             timeout: Duration::from_secs(15),
             webhook: None,
@@ -117,12 +163,12 @@ impl Executor {
 
     /// The actor written into audit lines and change events from now on.
     pub fn set_actor(&mut self, actor: String) {
-        self.actor = actor;
+        self.actor = Actor::new(actor);
     }
 
-    /// Who the audit lines name.
-    pub fn actor(&self) -> &str {
-        &self.actor
+    /// Who the audit lines name; share it with routers that record the actor too.
+    pub fn actor(&self) -> Actor {
+        self.actor.clone()
     }
 
     /// Router writes still waiting for their result line, plus pending local audit lines.
@@ -146,7 +192,7 @@ impl Executor {
             .map(|mut m| std::mem::take(&mut *m).into_values().collect())
             .unwrap_or_default();
         for req in &left {
-            let mut rec = record(req, &self.actor, "result");
+            let mut rec = record(req, &self.actor.get(), "result");
             rec.result = Some("error".into());
             rec.error = Some(
                 "aviary quit before the router answered; the router's state is unknown".into(),
@@ -181,7 +227,7 @@ impl Executor {
             Effect::Write(req) => {
                 let router = self.routers.get(&req.target.provider).cloned();
                 let tx = self.tx.clone();
-                let actor = self.actor.clone();
+                let actor = self.actor.get();
                 let webhook = self.webhook.clone();
                 if let Ok(mut m) = self.in_flight.writes.lock() {
                     m.insert(req.op.0, req.clone());
@@ -219,7 +265,7 @@ impl Executor {
             }
             Effect::Audit(action) => {
                 let audit = self.audit.clone();
-                let actor = self.actor.clone();
+                let actor = self.actor.get();
                 let in_flight = self.in_flight.clone();
                 in_flight
                     .local
