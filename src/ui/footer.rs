@@ -46,19 +46,6 @@ pub fn toast(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    if let Some(w) = &app.audit_warning {
-        // Loud on purpose: a write went out that the audit log does not hold.
-        frame.render_widget(
-            Paragraph::new(Span::styled(
-                format!(" ⚠ {w}"),
-                Style::default()
-                    .fg(theme.error)
-                    .add_modifier(Modifier::BOLD | Modifier::REVERSED),
-            )),
-            area,
-        );
-        return;
-    }
     let Some(t) = &app.toast else {
         return;
     };
@@ -81,6 +68,19 @@ pub fn toast(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 /// Draws the key hints for the current context.
 pub fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if let Some(w) = &app.audit_warning {
+        // Loud on purpose, and it stays: a write went out that the audit log does not hold.
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                format!(" ⚠ {w}"),
+                Style::default()
+                    .fg(theme.error)
+                    .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            )),
+            area,
+        );
+        return;
+    }
     let key = Style::default()
         .fg(theme.accent)
         .add_modifier(Modifier::BOLD);

@@ -391,7 +391,7 @@ pub fn write_done(app: &mut App, done: WriteDone) {
             if let Some(ap) = t.autopilot.as_mut() {
                 ap.paused = true;
                 t.rollout.phase = Phase::Paused;
-                t.rollout.phase_text = "Paused (write failed)".into();
+                t.rollout.phase_text = "write failed".into();
                 t.rollout.message = format!("{text}; autopilot paused, nothing retried");
             }
             app.toast(Level::Error, text);

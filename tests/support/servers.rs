@@ -236,6 +236,26 @@ frontend fe_prometheus
         panic!("no server {server} in {csv}");
     }
 
+    /// Restarts HAProxy as a reload without a state file does: runtime weights go back to
+    /// the config's (stable 256, canary 0). Waits for the admin socket.
+    pub fn restart(&mut self) {
+        kill(&mut self.child);
+        let _ = std::fs::remove_file(&self.socket);
+        let cfg_path = self.dir.path().join("haproxy.cfg");
+        let log = std::fs::File::create(self.dir.path().join("haproxy.log")).unwrap();
+        self.child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg_path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("restart haproxy");
+        wait_until(Duration::from_secs(10), "HAProxy admin socket", || {
+            self.socket.exists() && self.cmd("show info").contains("Name: HAProxy")
+        });
+    }
+
     /// A runtime API socket at `level user` (reads only), as a string.
     pub fn user_socket_arg(&self) -> String {
         self.dir.path().join("user.sock").display().to_string()
