@@ -476,3 +476,55 @@ pub fn summary(lines: &[serde_json::Value]) -> serde_json::Value {
         .find_map(|l| l.get("summary").cloned())
         .expect("a summary line")
 }
+
+/// A TCP proxy in front of HAProxy's runtime API that holds back every command containing
+/// `pattern` for `delay` (a router slow to answer a write), and counts them.
+pub struct SlowProxy {
+    /// Where aviary connects (`--socket`).
+    pub addr: SocketAddr,
+    /// Commands held back so far.
+    pub held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SlowProxy {
+    /// Listens on 127.0.0.1:0 and forwards to `target`.
+    pub fn start(target: SocketAddr, pattern: &'static str, delay: Duration) -> SlowProxy {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = held.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { return };
+                let count = count.clone();
+                std::thread::spawn(move || {
+                    let mut line = Vec::new();
+                    let mut b = [0u8; 1];
+                    while c.read(&mut b).unwrap_or(0) == 1 {
+                        line.push(b[0]);
+                        if b[0] == b'\n' {
+                            break;
+                        }
+                    }
+                    if String::from_utf8_lossy(&line).contains(pattern) {
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(delay);
+                    }
+                    let Ok(mut up) = std::net::TcpStream::connect(target) else {
+                        return;
+                    };
+                    let _ = up.write_all(&line);
+                    let mut reply = Vec::new();
+                    let _ = up.read_to_end(&mut reply);
+                    let _ = c.write_all(&reply);
+                });
+            }
+        });
+        SlowProxy { addr, held }
+    }
+
+    /// How many commands were held back.
+    pub fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
