@@ -357,7 +357,14 @@ impl App {
                 t.rollout.owner == crate::domain::Owner::Autopilot
                     && t.rollout.key.provider != crate::domain::ProviderKind::Demo
             })
-            .map(|t| (t.rollout.key.clone(), t.rollout.canary_weight()))
+            // A write in flight lands before aviary exits: judge by where it is going.
+            .map(|t| {
+                let w = t.pending.as_ref().and_then(|p| p.requested);
+                (
+                    t.rollout.key.clone(),
+                    w.unwrap_or(t.rollout.canary_weight()),
+                )
+            })
             .filter(|(_, w)| *w != Weight::ZERO && *w != Weight::FULL)
             .collect()
     }

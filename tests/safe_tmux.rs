@@ -196,6 +196,10 @@ async fn haproxy_abort_dialog_raced_by_another_client_writes_nothing() {
     // Refresh slower than the race, so the write itself meets the change (read-before-write).
     let tmux = haproxy_tmux("hprace", &hp, dir.path(), "--refresh 30s --interval 60s");
     tmux.wait("the haproxy:be row", 20, |s| s.contains("haproxy:be"));
+    tmux.keys("Enter");
+    tmux.wait("the detail view", 10, |s| {
+        s.contains("router HAProxy") && s.contains("step")
+    });
     tmux.keys("p");
     tmux.wait("paused", 10, |s| s.contains("paused by operator"));
     tmux.keys("w");
@@ -239,6 +243,10 @@ async fn haproxy_quit_at_33_percent_asks_then_tells_the_shell_how_to_undo() {
     let audit = dir.path().join("logs/audit.jsonl");
     let tmux = haproxy_tmux("hpquit", &hp, dir.path(), "--interval 60s");
     tmux.wait("the haproxy:be row", 20, |s| s.contains("haproxy:be"));
+    tmux.keys("Enter");
+    tmux.wait("the detail view", 10, |s| {
+        s.contains("router HAProxy") && s.contains("step")
+    });
     tmux.keys("p");
     tmux.wait("paused", 10, |s| s.contains("paused by operator"));
     tmux.keys("w");
@@ -247,7 +255,9 @@ async fn haproxy_quit_at_33_percent_asks_then_tells_the_shell_how_to_undo() {
         s.contains("Confirm set weight")
     });
     tmux.keys("y");
-    tmux.wait("33% on screen", 10, |s| s.contains("0% → 33%"));
+    tmux.wait("33% set", 10, |s| {
+        s.contains("set_weight done on haproxy:be: canary 0% → 33%")
+    });
     tmux.keys("q");
     tmux.wait("the quit prompt", 10, |s| {
         s.contains("Quit with a canary mid-way") && s.contains("canary 33%")
@@ -263,7 +273,11 @@ async fn haproxy_quit_at_33_percent_asks_then_tells_the_shell_how_to_undo() {
             && stderr.contains("aviary haproxy --socket"),
         "stderr: {stderr}\nscreen:\n{s}"
     );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("left at")).count(),
+        1,
+        "one line per rollout left mid-way: {stderr}"
+    );
     // The audit file is private, and names the OS user.
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -296,9 +310,13 @@ async fn haproxy_restart_and_hand_edit_pause_the_autopilot_and_p_resumes() {
         "hpdrift",
         &hp,
         dir.path(),
-        "--interval 1s --step 20 --max-weight 80",
+        "--interval 2s --step 20 --max-weight 80",
     );
     tmux.wait("the haproxy:be row", 20, |s| s.contains("haproxy:be"));
+    tmux.keys("Enter");
+    tmux.wait("the detail view", 10, |s| {
+        s.contains("router HAProxy") && s.contains("step")
+    });
     let autopilot_writes = || {
         audited(&read(&audit), "set_weight", "intent")
             .into_iter()
@@ -329,7 +347,7 @@ async fn haproxy_restart_and_hand_edit_pause_the_autopilot_and_p_resumes() {
     });
     tmux.keys("p");
     tmux.wait("resumed from the router", 10, |s| {
-        s.contains("from the router's weight 0%")
+        s.contains("resumed from the router's weight 0%")
     });
     tokio::task::block_in_place(|| {
         wait_until(Duration::from_secs(30), "a step after resuming", || {

@@ -217,11 +217,22 @@ pub fn operator(
             t.last_change = now;
             let text = if paused { "paused" } else { "resumed" };
             t.series.mark(now, MarkerKind::Operator, text);
+            let from = if drift.is_some() {
+                " from the router's weight"
+            } else {
+                ""
+            };
             t.event(
                 now,
                 Level::Info,
-                format!("operator {text} the autopilot at {weight}"),
+                format!("operator {text} the autopilot{from} at {weight}"),
             );
+            if drift.is_some() {
+                app.toast(
+                    Level::Info,
+                    format!("{key}: resumed from the router's weight {weight}"),
+                );
+            }
             vec![Effect::Audit(LocalAction {
                 target: key.clone(),
                 command,

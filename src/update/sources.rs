@@ -38,7 +38,7 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
                     toast = drift(t, now, rollout.canary_weight());
                 }
             }
-            if t.rollout.phase != rollout.phase {
+            if t.rollout.phase != rollout.phase && t.autopilot.is_none() {
                 t.last_change = now;
                 t.event(
                     now,
