@@ -3,7 +3,7 @@
 //! optimistic concurrency) and serves the fixture objects.
 //!
 //! Why not a real API server: none can run on this machine (no kube-apiserver, k3s, kind or
-//! envtest without Docker or downloads; COMPONENTS §4), so `support::fake_api` stands in. The
+//! envtest without Docker or downloads), so `support::fake_api` stands in. The
 //! binary uses its real kube client, watchers, router and audit log against it, through a
 //! generated kubeconfig, exactly as it would against a cluster.
 
