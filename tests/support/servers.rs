@@ -362,6 +362,35 @@ scrape_configs:
         p
     }
 
+    /// Starts it again after [`Prometheus::stop`] on the same port, config and TSDB (a
+    /// Prometheus that comes back after an outage); waits until it answers queries.
+    pub fn restart(&mut self) {
+        self.stop();
+        let port = self.url.rsplit(':').next().unwrap().to_string();
+        let log = std::fs::File::create(self.dir.path().join("prometheus-2.log")).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                self.dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                self.dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--storage.tsdb.retention.time=1h")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("restart prometheus");
+        self.child = Some(child);
+        let ready = format!("{}/-/ready", self.url);
+        wait_until(Duration::from_secs(30), "Prometheus ready again", || {
+            http_get(&ready).is_some()
+        });
+    }
+
     /// Stops the server now (the stale-source test).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
