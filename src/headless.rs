@@ -50,12 +50,15 @@ pub fn line(app: &App, t: &Tracked) -> Value {
 
 /// The end-of-run line for one rollout.
 pub fn summary(app: &App, t: &Tracked) -> Value {
-    let outcome = t
-        .autopilot
-        .as_ref()
-        .and_then(|ap| ap.outcome)
-        .map(|o| o.as_str())
-        .unwrap_or("in_progress");
+    let outcome = match &t.autopilot {
+        Some(ap) => match ap.outcome {
+            Some(o) => o.as_str(),
+            // A plan held by a person, a failed write or a change made outside aviary.
+            None if ap.paused => "paused",
+            None => "in_progress",
+        },
+        None => "in_progress",
+    };
     let canary = t
         .rollout
         .builds
