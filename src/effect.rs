@@ -4,6 +4,7 @@
 //! in flight, so shutdown can wait for them and give each intent its result.
 
 use crate::audit::{AuditLog, AuditRecord};
+pub use crate::domain::change::Actor;
 use crate::domain::change::{LocalAction, Origin, RouterChange, WriteDone, WriteRequest};
 use crate::domain::{ProviderKind, Weight};
 use crate::msg::Msg;
@@ -38,52 +39,6 @@ impl InFlight {
             .lock()
             .map(|mut m| m.remove(&op).is_some())
             .unwrap_or(false)
-    }
-}
-
-/// Who acts, shared by the executor (audit lines, webhook) and the Kubernetes router
-/// (Events), so an identity learnt after startup reaches all of them at once.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    os: String,
-    now: Arc<std::sync::RwLock<String>>,
-}
-
-impl Actor {
-    /// An actor named `os` (the OS user).
-    pub fn new(os: impl Into<String>) -> Self {
-        let os = os.into();
-        Actor {
-            now: Arc::new(std::sync::RwLock::new(os.clone())),
-            os,
-        }
-    }
-
-    /// The name to write now.
-    pub fn get(&self) -> String {
-        self.now
-            .read()
-            .map(|s| s.clone())
-            .unwrap_or_else(|_| self.os.clone())
-    }
-
-    /// Adds the identity the Kubernetes API server reports.
-    pub fn set_kube(&self, who: &str) {
-        if let Ok(mut s) = self.now.write() {
-            *s = crate::session::with_kube_identity(&self.os, Some(who));
-        }
-    }
-}
-
-impl From<String> for Actor {
-    fn from(s: String) -> Self {
-        Actor::new(s)
-    }
-}
-
-impl From<&str> for Actor {
-    fn from(s: &str) -> Self {
-        Actor::new(s)
     }
 }
 

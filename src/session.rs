@@ -214,14 +214,6 @@ pub fn user_for(passwd: &str, uid: u32) -> Option<String> {
     })
 }
 
-/// The audit actor with the Kubernetes identity the API server reports appended.
-pub fn with_kube_identity(os_actor: &str, kube: Option<&str>) -> String {
-    match kube {
-        Some(k) if !k.is_empty() => format!("{os_actor} as {k}"),
-        _ => os_actor.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,7 +107,7 @@ pub struct Shared {
     /// For gate calls.
     pub http: reqwest::Client,
     /// Who acts, for Kubernetes Events (shared with the executor's audit lines).
-    pub actor: crate::effect::Actor,
+    pub actor: crate::domain::change::Actor,
     /// Flagger gates aviary opened for one step: the Canary and its weight when opened. The
     /// loadtester keeps a gate open until told otherwise, so aviary closes it once Flagger
     /// has taken the step (`n` means one step, not all of them).
@@ -120,7 +120,7 @@ impl Shared {
         client: Client,
         opts: Options,
         loadtester: Option<String>,
-        actor: crate::effect::Actor,
+        actor: crate::domain::change::Actor,
     ) -> Self {
         crate::install_crypto_provider();
         Shared {
