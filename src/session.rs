@@ -79,9 +79,7 @@ impl Session {
     pub async fn shutdown(&mut self, mut show: impl FnMut(&App)) -> Vec<String> {
         self.cancel.cancel();
         self.app.should_quit = true;
-        let now = SystemTime::now().max(self.app.now);
-        self.app.now = now;
-        self.app.shutdown = Some(now + DRAIN);
+        self.app.shutdown = Some(SystemTime::now().max(self.app.now) + DRAIN);
         let deadline = Instant::now() + DRAIN;
         let mut frame = tokio::time::interval(Duration::from_millis(100));
         while !self.settled() && Instant::now() < deadline {

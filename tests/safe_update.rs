@@ -485,3 +485,38 @@ fn quitting_with_a_canary_midway_asks_first() {
     assert!(app.ui.modal.is_none());
     let _ = Origin::Operator;
 }
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let theme = aviary::theme::load("dark", None).unwrap();
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+    term.draw(|f| aviary::ui::render(app, &theme, f)).unwrap();
+    let buf = term.backend().buffer().clone();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_quit_question_and_the_audit_warning_fit_80x24() {
+    let mut app = app_with(ProviderKind::Haproxy, Owner::Autopilot, w(33));
+    app.ui.size = (80, 24);
+    press(&mut app, KeyCode::Char('q'));
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("Quit with a canary mid-way?") && s.contains("haproxy:checkout  canary 33%"),
+        "{s}"
+    );
+    assert!(s.contains("quit anyway"), "{s}");
+    press(&mut app, KeyCode::Esc);
+    update(
+        &mut app,
+        Msg::AuditFailed("AUDIT LOG FAILED (disk full): the abort went out unaudited".into()),
+    );
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("⚠ AUDIT LOG FAILED"), "{s}");
+}
