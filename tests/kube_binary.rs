@@ -343,6 +343,12 @@ async fn a_conflicting_write_changes_nothing_and_is_audited_as_an_error() {
             .is_some_and(|i| i.ends_with(" as system:serviceaccount:ops:deployer")),
         "{events:#?}"
     );
+    assert!(
+        events[0]["note"]
+            .as_str()
+            .is_some_and(|n| n.ends_with(" as system:serviceaccount:ops:deployer)")),
+        "{events:#?}"
+    );
     let audit_text = std::fs::read_to_string(&audit).unwrap();
     let records: Vec<Value> = audit_text
         .lines()

@@ -134,9 +134,10 @@ fn demo_break_glass_abort_gets_through_when_the_audit_disk_fills() {
     let data = dir.path().join("data");
     let audit = dir.path().join("audit.jsonl");
     // The audit file may grow to one 512-byte block: the first step's two lines fit, the
-    // next write fails with EFBIG (the disk is "full" mid-rollout).
+    // next write fails with EFBIG (the disk is "full" mid-rollout). stderr goes through a
+    // pipe, so the limit does not cut it short.
     let cmd = format!(
-        "trap '' XFSZ; ulimit -f 1; XDG_CONFIG_HOME={d} XDG_DATA_HOME={data} {} demo --scenario healthy --interval 2s --seed 7 --fps 20 --audit-log {audit} 2>{d}/stderr",
+        "(trap '' XFSZ; ulimit -f 1; exec env XDG_CONFIG_HOME={d} XDG_DATA_HOME={data} {} demo --scenario healthy --interval 2s --seed 7 --fps 20 --audit-log {audit}) 2> >(cat > {d}/stderr); echo exit=$?",
         env!("CARGO_BIN_EXE_aviary"),
         d = dir.path().display(),
         data = data.display(),
@@ -164,12 +165,17 @@ fn demo_break_glass_abort_gets_through_when_the_audit_disk_fills() {
         "fallback file: {fallback}"
     );
     tmux.keys("q");
-    tmux.wait("aviary to exit", 15, |s| !s.contains("AUDIT LOG FAILED"));
-    let stderr = read(&dir.path().join("stderr"));
-    assert!(
-        stderr.contains("AUDIT LOG FAILED") && stderr.contains("\"action\":\"abort\""),
-        "stderr: {stderr}"
-    );
+    tmux.wait("aviary to exit", 15, |s| s.contains("exit=0"));
+    let path = dir.path().join("stderr");
+    let has_record = || {
+        let e = read(&path);
+        e.contains("AUDIT LOG FAILED") && e.contains("\"action\":\"abort\"")
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !has_record() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(has_record(), "stderr: {}", read(&path));
 }
 
 /// Runs `aviary haproxy` on `hp` in tmux, with `$USER` unset (the actor comes from the uid);
