@@ -42,6 +42,7 @@ fn write(command: Command, to: Weight) -> Effect {
         requested: Some(to),
         change: RouterChange::CanaryWeight(to),
         expected_version: None,
+        builds: Default::default(),
     })
 }
 
