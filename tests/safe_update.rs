@@ -520,3 +520,33 @@ fn the_quit_question_and_the_audit_warning_fit_80x24() {
     let s = screen(&app, 80, 24);
     assert!(s.contains("⚠ AUDIT LOG FAILED"), "{s}");
 }
+
+#[test]
+fn a_read_back_that_disagrees_with_an_autopilot_write_pauses_the_plan() {
+    let mut app = app_with(ProviderKind::Haproxy, Owner::Autopilot, Weight::ZERO);
+    let k = RolloutKey::new(ProviderKind::Haproxy, "checkout");
+    update(&mut app, metrics(&k, t(4), (0, 0), (100, 0)));
+    let fx = update(&mut app, Msg::Tick(t(5)));
+    assert_eq!(writes(&fx)[0].requested, Some(w(10)));
+    // Someone set the canary to 0 between the write and its read-back.
+    finish(&mut app, &k, Some(Weight::ZERO));
+    let tr = &app.rollouts[&k];
+    assert!(tr.autopilot.as_ref().unwrap().paused);
+    assert!(
+        tr.rollout
+            .message
+            .starts_with("canary 0% on the router, aviary set 10%: changed outside aviary"),
+        "{}",
+        tr.rollout.message
+    );
+    for s in 6..30 {
+        update(&mut app, metrics(&k, t(s), (0, 0), (100, 0)));
+        assert!(writes(&update(&mut app, Msg::Tick(t(s)))).is_empty());
+    }
+    // Rounding is not a change: HAProxy's 26/256 for 10 % reads back as 10.16 %.
+    let mut app = app_with(ProviderKind::Haproxy, Owner::Autopilot, Weight::ZERO);
+    update(&mut app, metrics(&k, t(4), (0, 0), (100, 0)));
+    update(&mut app, Msg::Tick(t(5)));
+    finish(&mut app, &k, Some(Weight::from_percent(10.16).unwrap()));
+    assert!(!app.rollouts[&k].autopilot.as_ref().unwrap().paused);
+}

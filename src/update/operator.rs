@@ -327,6 +327,7 @@ pub fn write_done(app: &mut App, done: WriteDone) {
     let what = done.command.kind().as_str();
     match done.result {
         Ok(ok) => {
+            let ok_weight = ok.canary_weight;
             let before = t.rollout.canary_weight();
             if let Some(w) = ok.canary_weight.or(pending.requested) {
                 t.rollout.set_canary_weight(w);
@@ -335,6 +336,16 @@ pub fn write_done(app: &mut App, done: WriteDone) {
                 t.rollout.version = Some(v);
             }
             let after = t.rollout.canary_weight();
+            // The read-back disagrees with what the autopilot just wrote: someone changed
+            // the router between the write and the read (rounding aside). Yield to them.
+            let outside = match (done.origin, pending.requested, ok_weight) {
+                (Origin::Autopilot, Some(r), Some(w)) => {
+                    (i32::from(r.basis_points()) - i32::from(w.basis_points())).abs() > 50
+                }
+                _ => false,
+            }
+            .then_some(pending.requested)
+            .flatten();
             t.series.push_weight(now, after);
             t.last_change = now;
             let kind = match (done.origin, done.command) {
@@ -385,6 +396,12 @@ pub fn write_done(app: &mut App, done: WriteDone) {
                     _ => {}
                 }
                 t.rollout.phase_text = t.rollout.phase.label().into();
+            }
+            if let Some(set) = outside
+                && let Some(text) = super::sources::pause_for_drift(t, now, after, set)
+            {
+                app.toast(Level::Warn, text);
+                return;
             }
             match (done.origin, done.command) {
                 (Origin::Operator, _) => app.toast(

@@ -117,6 +117,16 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
 /// says what changed; `p` resumes from the router's weight. Returns the toast to raise.
 fn drift(t: &mut Tracked, now: std::time::SystemTime, router: Weight) -> Option<String> {
     let set = t.rollout.canary_weight();
+    pause_for_drift(t, now, router, set)
+}
+
+/// Pauses a running plan because the router holds `router` where aviary set `set`.
+pub(super) fn pause_for_drift(
+    t: &mut Tracked,
+    now: std::time::SystemTime,
+    router: Weight,
+    set: Weight,
+) -> Option<String> {
     let what = format!("canary {router} on the router, aviary set {set}: changed outside aviary");
     let Some(ap) = t.autopilot.as_mut().filter(|ap| ap.outcome.is_none()) else {
         t.event(now, Level::Warn, what);
