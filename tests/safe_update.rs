@@ -3,7 +3,7 @@
 //! gaps, and quitting with a canary mid-way asks. Pure: time moves only through `Msg::Tick`.
 
 use aviary::app::{App, Modal};
-use aviary::domain::change::{Command, Origin, WriteDone, WriteOk};
+use aviary::domain::change::{Command, WriteDone, WriteOk};
 use aviary::domain::observation::{BuildSample, MetricsBatch, SourceId};
 use aviary::domain::{
     Build, Controller, Owner, Phase, Plan, ProviderKind, Role, Rollout, RolloutKey, Weight,
@@ -483,7 +483,6 @@ fn quitting_with_a_canary_midway_asks_first() {
     app.should_quit = true;
     press(&mut app, KeyCode::Char('A'));
     assert!(app.ui.modal.is_none());
-    let _ = Origin::Operator;
 }
 
 fn screen(app: &App, w: u16, h: u16) -> String {
