@@ -199,6 +199,8 @@ pub fn metrics(app: &mut App, batch: MetricsBatch) {
         };
         let canary = name_of(Role::Canary).and_then(|n| builds.get(&n));
         let stable = name_of(Role::Stable).and_then(|n| builds.get(&n));
+        // While a weight write is in flight the router's split is unknown: not checked.
+        let weight = t.pending.is_none().then(|| t.rollout.canary_weight());
         if let Some(ap) = t.autopilot.as_mut() {
             if ap.gap {
                 // The first batch after a stale period may cover the hole (a rate over
@@ -207,7 +209,7 @@ pub fn metrics(app: &mut App, batch: MetricsBatch) {
                 ap.reset_window(batch.at);
                 ap.last_sample_at = Some(batch.at);
             } else {
-                ap.observe(batch.at, canary, stable);
+                ap.observe(batch.at, weight, &t.plan, canary, stable);
             }
         }
     }
