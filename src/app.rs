@@ -167,6 +167,8 @@ pub struct UiState {
     pub theme_names: Vec<String>,
     /// The keymap in force.
     pub keymap: crate::keymap::Keymap,
+    /// How much history the detail charts show (`z`).
+    pub chart_window: crate::keymap::ChartWindow,
 }
 
 /// The whole application state.

@@ -1,7 +1,7 @@
 //! What a rollout is, whoever drives it: the key, the builds and their weights, who owns the
 //! route, and which operator actions that owner allows.
 
-use super::{Phase, Plan, Weight};
+use super::{ControllerPlan, Phase, Plan, Weight};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -225,8 +225,11 @@ pub struct Rollout {
     pub phase: Phase,
     /// The owner's own phase text, verbatim.
     pub phase_text: String,
-    /// Step plan, when known.
+    /// aviary's step plan, for rollouts aviary drives.
     pub plan: Option<Plan>,
+    /// The owning controller's plan, verbatim, for rollouts a controller drives.
+    #[serde(default)]
+    pub controller_plan: Option<ControllerPlan>,
     /// Current step (1-based) and total steps, when known.
     pub step: Option<(u32, u32)>,
     /// When the phase or weight last changed.
@@ -278,6 +281,7 @@ impl Rollout {
             phase: Phase::Idle,
             phase_text: String::new(),
             plan: None,
+            controller_plan: None,
             step: None,
             last_transition: None,
             message: String::new(),

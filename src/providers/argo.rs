@@ -14,6 +14,8 @@ use crate::domain::{
     ActionKind, Build, Capabilities, Controller, Owner, Phase, Role, Rollout, RolloutKey, Weight,
 };
 use kube::api::DynamicObject;
+
+mod plan;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -40,6 +42,8 @@ struct CanaryStrategy {
     #[serde(deserialize_with = "lenient_list")]
     steps: Vec<Value>,
     traffic_routing: Option<TrafficRouting>,
+    /// Background analysis (`templates[]`, or v0.x `templateName`).
+    analysis: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,8 +100,10 @@ struct Status {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
+#[serde(rename_all = "camelCase")]
 struct PauseCondition {
     reason: String,
+    start_time: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +114,11 @@ struct CanaryStatus {
     /// Where v0.9 kept the stable hash.
     #[serde(rename = "stableRS")]
     stable_rs: Option<String>,
+    current_step_analysis_run: Option<String>,
+    current_step_analysis_run_status: Option<Value>,
+    current_background_analysis_run: Option<String>,
+    current_background_analysis_run_status: Option<Value>,
+    current_experiment: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -511,6 +522,7 @@ pub fn rollout(obj: &DynamicObject, claims: &[ObjRef], access: &Access) -> Rollo
     }
     r.last_transition = last_transition(&v);
     r.message = message(&v);
+    r.controller_plan = Some(plan::plan(&v));
     r.router = router_text(&v, claims);
     r.capabilities = capabilities(&v, access);
     r.version = kinds::resource_version(obj);

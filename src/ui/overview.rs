@@ -2,6 +2,7 @@
 
 use super::text;
 use crate::app::{App, Tracked};
+use crate::domain::observation::series::ERROR_WINDOW;
 use crate::domain::{Role, Weight};
 use crate::theme::Theme;
 use ratatui::Frame;
@@ -12,9 +13,6 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
 /// Width of the weight bar in cells.
 const BAR: usize = 10;
-
-/// How far back the error-rate column looks (the header says so).
-const ERR_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `▒▒▒▒▒▒▒███` stable|canary: different glyphs so it reads without colour too.
 pub fn weight_bar(canary: Weight, theme: &Theme) -> Line<'static> {
@@ -30,6 +28,23 @@ pub fn weight_bar(canary: Weight, theme: &Theme) -> Line<'static> {
     ])
 }
 
+/// Canary and stable error rates over the rolling window ending now (the same window the
+/// error chart draws), falling back to the latest sample when the window has no traffic.
+///
+/// Why a window: one refresh of a 10 % canary holds a handful of requests, so its own rate
+/// flickers between 0 % and tens of percent.
+pub fn error_rates(app: &App, t: &Tracked) -> (Option<f64>, Option<f64>) {
+    let r = &t.rollout;
+    let since = app.now.checked_sub(ERROR_WINDOW).unwrap_or(app.now);
+    let rate = |role: Role| {
+        let b = r.builds.iter().find(|b| b.role == role)?;
+        t.series
+            .error_rate_since(&b.name, since)
+            .or_else(|| t.latest.get(&b.name).and_then(|x| x.error_rate()))
+    };
+    (rate(Role::Canary), rate(Role::Stable))
+}
+
 fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, wide: bool) -> Row<'a> {
     let r = &t.rollout;
     let sample = |role: Role| {
@@ -40,18 +55,7 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, wide: bool) -> Row<'a> {
     };
     let c = sample(Role::Canary);
     let s = sample(Role::Stable);
-    // Error rates over the last ERR_WINDOW of chart history (one refresh of a small canary
-    // is too few requests to read), falling back to the latest sample when there is none.
-    let since = app.now.checked_sub(ERR_WINDOW).unwrap_or(app.now);
-    let windowed = |role: Role, latest: Option<&crate::domain::observation::BuildSample>| {
-        r.builds
-            .iter()
-            .find(|b| b.role == role)
-            .and_then(|b| t.series.error_rate_since(&b.name, since))
-            .or_else(|| latest.and_then(|x| x.error_rate()))
-    };
-    let c_err = windowed(Role::Canary, c);
-    let s_err = windowed(Role::Stable, s);
+    let (c_err, s_err) = error_rates(app, t);
     let over = c_err.is_some_and(|e| e > t.plan.max_error_rate);
     let err = if c.is_none() && s.is_none() {
         Line::from(Span::styled("no metrics", theme.dim()))
