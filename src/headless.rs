@@ -50,12 +50,11 @@ pub fn line(app: &App, t: &Tracked) -> Value {
 
 /// The end-of-run line for one rollout.
 pub fn summary(app: &App, t: &Tracked) -> Value {
-    let outcome = t
-        .autopilot
-        .as_ref()
-        .and_then(|ap| ap.outcome)
-        .map(|o| o.as_str())
-        .unwrap_or("in_progress");
+    // aviary's own plan ends in the autopilot's outcome; any other owner says it itself.
+    let outcome = match &t.autopilot {
+        Some(ap) => ap.outcome.map(|o| o.as_str()).unwrap_or("in_progress"),
+        None => t.rollout.phase.outcome(),
+    };
     let canary = t
         .rollout
         .builds

@@ -271,6 +271,24 @@ impl Rollout {
         }
     }
 
+    /// What to show beside the phase, if anything: the part of the owner's own text the
+    /// label does not already say (`(write failed)`), or a controller's differing phase
+    /// (`argo: Degraded`). Never a router's stale text beside aviary's phase.
+    pub fn phase_note(&self) -> Option<String> {
+        let label = self.phase.label();
+        let text = self.phase_text.trim();
+        if text.is_empty() || text == label {
+            return None;
+        }
+        if let Some(rest) = text.strip_prefix(label) {
+            return Some(rest.trim().to_string()).filter(|r| !r.is_empty());
+        }
+        match self.owner {
+            Owner::Controller(_) => Some(format!("{}: {text}", self.owner)),
+            Owner::Autopilot | Owner::Manual => None,
+        }
+    }
+
     /// A rollout with the given builds, all defaults otherwise; providers fill the rest.
     pub fn new(key: RolloutKey, owner: Owner, builds: Vec<Build>) -> Self {
         Rollout {

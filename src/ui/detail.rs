@@ -83,11 +83,7 @@ fn header(app: &App, t: &Tracked, theme: &Theme, compact: bool) -> Paragraph<'st
         .as_ref()
         .map(|p| format!("  ⟳ {} in flight", p.command.kind().as_str()))
         .unwrap_or_default();
-    let phase_text = if r.phase_text.is_empty() || r.phase_text == r.phase.label() {
-        String::new()
-    } else {
-        format!(" ({})", r.phase_text)
-    };
+    let phase_text = r.phase_note().map(|n| format!("  {n}")).unwrap_or_default();
     let stale = if app.stale_source(t).is_some() {
         Span::styled(
             "  stale",

@@ -95,10 +95,7 @@ fn controller(
         } else {
             theme.text()
         };
-        out.push(Line::from(vec![
-            Span::styled("analysis ", theme.dim()),
-            Span::styled(a.clone(), style),
-        ]));
+        out.push(Line::from(Span::styled(a.clone(), style)));
     }
     if let Some(s) = &p.status
         && !t.rollout.message.contains(s.as_str())

@@ -47,6 +47,14 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
                     );
                 }
             }
+            if t.autopilot.is_some() {
+                // The autopilot owns phase and message for its rollouts: the router's own
+                // idea of a phase never shows beside it, nor makes a "phase" event.
+                rollout.phase = t.rollout.phase.clone();
+                rollout.phase_text = rollout.phase.label().to_string();
+                rollout.message = t.rollout.message.clone();
+                rollout.step = t.rollout.step;
+            }
             if t.rollout.phase != rollout.phase {
                 t.last_change = now;
                 t.event(
@@ -54,12 +62,6 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
                     Level::Info,
                     format!("phase {} → {}", t.rollout.phase, rollout.phase),
                 );
-            }
-            if t.autopilot.is_some() {
-                // The autopilot owns phase and message for its rollouts.
-                rollout.phase = t.rollout.phase.clone();
-                rollout.message = t.rollout.message.clone();
-                rollout.step = t.rollout.step;
             }
             if let Some(p) = &rollout.plan {
                 t.plan = p.clone();

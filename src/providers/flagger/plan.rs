@@ -60,10 +60,12 @@ fn match_text(m: &Value) -> Vec<String> {
 /// The Canary's plan as Flagger holds it.
 pub fn plan(v: &View) -> ControllerPlan {
     let mut p = ControllerPlan::default();
-    let Some(a) = v.analysis() else {
-        p.status = Some("the Canary has no analysis: Flagger promotes without steps".into());
-        return p;
-    };
+    let none = super::Analysis::default();
+    let a = v.analysis().unwrap_or(&none);
+    if v.analysis().is_none() {
+        p.facts
+            .push(("analysis".into(), "not in the object".into()));
+    }
     let weight = v.weight();
     let weights: Vec<f64> = if !a.step_weights.is_empty() {
         a.step_weights.iter().filter_map(kinds::number).collect()
