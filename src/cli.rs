@@ -1,7 +1,9 @@
-//! The command line (DESIGN §8), parsed with clap derive.
+//! The command line, parsed with clap derive. docs/ARCHITECTURE.md lists what each
+//! subcommand starts.
 
 use crate::demo::Scenario;
 use crate::domain::{Plan, PlanError, Weight};
+use crate::metrics::templates::DataPlane;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -81,13 +83,9 @@ pub struct KubeArgs {
     /// Watch every namespace.
     #[arg(short = 'A', long, conflicts_with = "namespace")]
     pub all_namespaces: bool,
-    /// Prometheus base URL for per-build traffic, errors and latency.
-    #[arg(long, value_name = "URL")]
-    pub prometheus: Option<String>,
-    /// The mesh or ingress whose metrics to query; also Flagger's provider when a Canary
-    /// names none.
-    #[arg(long, value_enum, default_value_t)]
-    pub mesh: crate::metrics::templates::DataPlane,
+    /// Per-build metrics; `--mesh` is also Flagger's provider when a Canary names none.
+    #[command(flatten)]
+    pub metrics: PromArgs,
     /// Flagger loadtester base URL: advance and abort open its gates (`/gate/open`,
     /// `/rollback/open`).
     #[arg(long, value_name = "URL")]
@@ -100,6 +98,28 @@ pub struct KubeArgs {
     /// The plan for `--autopilot`.
     #[command(flatten)]
     pub plan: PlanArgs,
+}
+
+/// Where per-build traffic, errors and latency come from: the same four flags on every
+/// subcommand that can read Prometheus.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Metrics")]
+pub struct PromArgs {
+    /// Prometheus base URL for per-build traffic, errors and latency. One that does not
+    /// answer at start is a warning and a stale source, never a refusal to start: abort
+    /// must work without metrics.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// Bearer token for Prometheus, read from this file (never printed).
+    #[arg(long, value_name = "FILE", requires = "prometheus")]
+    pub prometheus_token_file: Option<PathBuf>,
+    /// PromQL template (TOML) replacing the built-in one (README: custom templates).
+    #[arg(long, value_name = "FILE", requires = "prometheus")]
+    pub prometheus_template: Option<PathBuf>,
+    /// The mesh or ingress whose built-in queries to use (default: the router's own —
+    /// haproxy for `aviary haproxy`, consul for `aviary consul`, istio for `aviary kube`).
+    #[arg(long, value_enum, value_name = "MESH")]
+    pub mesh: Option<DataPlane>,
 }
 
 /// `aviary simulate`.
@@ -224,14 +244,8 @@ pub struct HaproxyArgs {
     #[arg(long, value_name = "SERVER")]
     pub canary: String,
     /// Metrics from Prometheus (HAProxy's exporter) instead of `show stat` counters.
-    #[arg(long, value_name = "URL")]
-    pub prometheus: Option<String>,
-    /// Bearer token for Prometheus, read from this file.
-    #[arg(long, value_name = "FILE")]
-    pub prometheus_token_file: Option<PathBuf>,
-    /// PromQL template (TOML) replacing the built-in one (README: custom templates).
-    #[arg(long, value_name = "FILE")]
-    pub prometheus_template: Option<PathBuf>,
+    #[command(flatten)]
+    pub metrics: PromArgs,
     /// How often weights and metrics are re-read.
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
     pub refresh: Duration,
@@ -259,14 +273,8 @@ pub struct ConsulArgs {
     #[arg(long, value_name = "SUBSET")]
     pub canary: Option<String>,
     /// Metrics from Prometheus (Envoy with Consul's stats tags).
-    #[arg(long, value_name = "URL")]
-    pub prometheus: Option<String>,
-    /// Bearer token for Prometheus, read from this file.
-    #[arg(long, value_name = "FILE")]
-    pub prometheus_token_file: Option<PathBuf>,
-    /// PromQL template (TOML) replacing the built-in one (README: custom templates).
-    #[arg(long, value_name = "FILE")]
-    pub prometheus_template: Option<PathBuf>,
+    #[command(flatten)]
+    pub metrics: PromArgs,
     /// How often the splitter and metrics are re-read.
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
     pub refresh: Duration,

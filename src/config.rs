@@ -2,7 +2,7 @@
 //! before the terminal goes raw; unknown keys and bad values are errors naming file and line.
 
 use crate::domain::{Plan, Weight};
-use crate::theme::parse_toml;
+use crate::toml_file::{self, TomlError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -79,18 +79,9 @@ pub struct Config {
 /// A config error: names the file and line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Syntax, unknown key, bad value.
-    #[error("{file}:{line}:{column}: {message}")]
-    Parse {
-        /// The file.
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong.
-        message: String,
-    },
+    /// Syntax, unknown key, bad value; or the file could not be read.
+    #[error(transparent)]
+    File(#[from] TomlError),
     /// The plan as a whole cannot work.
     #[error("{file}: [plan]: {message}")]
     Plan {
@@ -98,15 +89,6 @@ pub enum ConfigError {
         file: String,
         /// What is wrong.
         message: String,
-    },
-    /// I/O.
-    #[error("{file}: {source}")]
-    Io {
-        /// The file.
-        file: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
     },
 }
 
@@ -127,13 +109,7 @@ pub fn config_path_from(flag: Option<&Path>, default: Option<PathBuf>) -> (Optio
 impl Config {
     /// Parses config text; `file` labels errors.
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
-        let cf: ConfigFile =
-            parse_toml(file, text).map_err(|(line, column, message)| ConfigError::Parse {
-                file: file.to_string(),
-                line,
-                column,
-                message,
-            })?;
+        let cf: ConfigFile = toml_file::parse(file, text)?;
         let base = Plan::default();
         let p = &cf.plan;
         let plan = Plan {
@@ -152,13 +128,13 @@ impl Config {
         })?;
         if cf.fps == Some(0) {
             let off = text.find("fps").unwrap_or(0);
-            let (line, column) = crate::theme::line_col(text, off);
-            return Err(ConfigError::Parse {
+            let (line, column) = toml_file::line_col(text, off);
+            return Err(ConfigError::File(TomlError::Parse {
                 file: file.to_string(),
                 line,
                 column,
                 message: "fps must be at least 1".into(),
-            });
+            }));
         }
         let key_lines = key_lines(text);
         Ok(Config {
@@ -179,10 +155,7 @@ impl Config {
             return Config::parse("<defaults>", "");
         }
         let label = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
-            file: label.clone(),
-            source,
-        })?;
+        let text = toml_file::read_text(&path)?;
         let mut c = Config::parse(&label, &text)?;
         c.path = Some(path);
         Ok(c)

@@ -32,7 +32,7 @@ fn run(cli: Cli) -> Result<()> {
     let settings = aviary::settings::Settings::load(&cli.global)?;
     let plan = settings.config.plan.clone();
     // Exactly one rustls provider is compiled in; installing it up front keeps kube and
-    // reqwest from guessing (COMPONENTS §5).
+    // reqwest from guessing.
     aviary::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

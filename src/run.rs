@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 mod kube;
+mod metrics;
 mod offcluster;
 pub use kube::kube;
 pub use offcluster::{consul, consul_session, haproxy, haproxy_session};

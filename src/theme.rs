@@ -1,7 +1,8 @@
-//! Themes: semantic colour slots (DESIGN §9) read from TOML, resolved once into a [`Theme`]
+//! Themes: semantic colour slots read from TOML, resolved once into a [`Theme`]
 //! that render reads. Built-ins are embedded; users add files in `<config dir>/themes/`.
 //! A typo is an error naming the file and line, before the terminal goes raw.
 
+use crate::toml_file::{self, TomlError};
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -102,18 +103,9 @@ pub struct Theme {
 /// Why a theme could not be loaded; names the file and line.
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
-    /// Syntax error, unknown key or bad colour.
-    #[error("{file}:{line}:{column}: {message}")]
-    Parse {
-        /// The file.
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong.
-        message: String,
-    },
+    /// Syntax error, unknown key or bad colour; or the file could not be read.
+    #[error(transparent)]
+    File(#[from] TomlError),
     /// A slot is set nowhere in the `extends` chain.
     #[error("{file}: colour slot {slot:?} is not set (and not inherited)")]
     Missing {
@@ -130,44 +122,10 @@ pub enum ThemeError {
         /// What exists.
         available: String,
     },
-    /// I/O.
-    #[error("{file}: {source}")]
-    Io {
-        /// The file.
-        file: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-/// Parses TOML from `file`, turning errors into `file:line:column: message`.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(
-    file: &str,
-    text: &str,
-) -> Result<T, (usize, usize, String)> {
-    toml::from_str(text).map_err(|e: toml::de::Error| {
-        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        let _ = file;
-        (line, column, e.message().to_string())
-    })
-}
-
-/// 1-based line and column of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 fn parse_file(file: &str, text: &str) -> Result<ThemeFile, ThemeError> {
-    parse_toml(file, text).map_err(|(line, column, message)| ThemeError::Parse {
-        file: file.to_string(),
-        line,
-        column,
-        message,
-    })
+    Ok(toml_file::parse(file, text)?)
 }
 
 /// Where user themes live.
@@ -180,10 +138,7 @@ fn source(name: &str, user_dir: Option<&Path>) -> Result<(String, String), Theme
     if let Some(dir) = user_dir {
         let p = dir.join(format!("{name}.toml"));
         if p.is_file() {
-            let text = std::fs::read_to_string(&p).map_err(|source| ThemeError::Io {
-                file: p.display().to_string(),
-                source,
-            })?;
+            let text = toml_file::read_text(&p)?;
             return Ok((p.display().to_string(), text));
         }
     }
@@ -235,10 +190,7 @@ pub fn load(name: &str, user_dir: Option<&Path>) -> Result<Theme, ThemeError> {
 /// Loads a theme straight from a file path (tests, `--theme ./my.toml`).
 pub fn load_file(path: &Path) -> Result<Theme, ThemeError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ThemeError::Io {
-        file: file.clone(),
-        source,
-    })?;
+    let text = toml_file::read_text(path)?;
     let tf = parse_file(&file, &text)?;
     let mut chain = vec![(file.clone(), tf)];
     if let Some(parent) = chain[0].1.extends.clone() {

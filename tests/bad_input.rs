@@ -112,3 +112,85 @@ fn impossible_plan_flags_are_refused() {
     let out = aviary(&["demo", "--step", "160"], dir.path());
     assert_clean_failure(&out, &["outside 0..=100"]);
 }
+
+/// A key at the start of line 3 is reported as line 3, column 1, for every TOML file aviary
+/// reads (config, theme, query template): the place an editor jumps to, not the line before.
+#[test]
+fn an_error_in_column_one_names_that_line_in_every_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "theme = \"dark\"\nfps = 30\nbogus = 1\n").expect("write");
+    let out = aviary(
+        &["--config", cfg.to_str().expect("path"), "demo"],
+        dir.path(),
+    );
+    assert_clean_failure(&out, &[&format!("{}:3:1:", cfg.display()), "bogus"]);
+
+    let themes = dir.path().join("aviary/themes");
+    std::fs::create_dir_all(&themes).expect("mkdir");
+    std::fs::write(
+        themes.join("stage.toml"),
+        "extends = \"light\"\nname = \"stage\"\nbogus = \"x\"\n",
+    )
+    .expect("write");
+    let out = aviary(&["--theme", "stage", "demo"], dir.path());
+    assert_clean_failure(&out, &["stage.toml:3:1:", "bogus"]);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kc, tpl) = (dir.path().join("kubeconfig"), dir.path().join("q.toml"));
+    std::fs::write(&kc, KUBECONFIG).expect("write");
+    std::fs::write(
+        &tpl,
+        "build_labels = [\"version\"]\nrequests = \"sum by ({by}) (r{{filter}})\"\nerors = \"x\"\n",
+    )
+    .expect("write");
+    let out = aviary(
+        &[
+            "--headless",
+            "kube",
+            "--kubeconfig",
+            kc.to_str().expect("path"),
+            "--prometheus",
+            "http://127.0.0.1:1",
+            "--prometheus-template",
+            tpl.to_str().expect("path"),
+        ],
+        dir.path(),
+    );
+    assert_clean_failure(&out, &[&format!("{}:3:1:", tpl.display()), "erors"]);
+}
+
+/// A FIFO or a device as a config file is refused at once instead of blocking or reading
+/// forever.
+#[test]
+fn a_config_that_is_not_a_regular_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
+    let out = aviary(&["--config", "/dev/zero", "demo"], dir.path());
+    assert_clean_failure(&out, &["/dev/zero", "not a regular file"]);
+    let fifo = dir.path().join("fifo.toml");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let out = aviary(
+        &["--config", fifo.to_str().expect("path"), "demo"],
+        dir.path(),
+    );
+    assert_clean_failure(&out, &["fifo.toml", "not a regular file"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// Enough of a kubeconfig for aviary to get past reading it (nothing listens there: the
+/// error under test comes first).
+const KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: 'http://127.0.0.1:1'}
+users:
+- name: u
+  user: {token: t}
+contexts:
+- name: x
+  context: {cluster: c, user: u, namespace: default}
+current-context: x
+";

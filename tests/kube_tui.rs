@@ -2,7 +2,8 @@
 //! (private `-L` socket), `aviary kube` against the local Kubernetes API stand-in
 //! (`support::fake_api`; no real API server can run here, see its doc comment). `A` then `y`
 //! must patch `status.abort` on the Rollout's `/status` subresource, post an `AviaryAbort`
-//! Event, audit the write, and the screen must then show the rollout aborted.
+//! Event, audit the write, and the screen must then show the rollout aborted — also when the
+//! `--prometheus` given does not answer (break-glass abort needs only the router).
 
 mod support;
 
@@ -14,6 +15,21 @@ use support::tmux::Tmux;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn abort_on_an_argo_rollout_patches_its_status_subresource() {
+    abort_flow("kube", "", |_| true).await;
+}
+
+/// Nothing listens on port 1: aviary starts anyway, the header shows the Prometheus source
+/// stale, and abort goes through exactly as without metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn abort_works_while_prometheus_does_not_answer() {
+    abort_flow("kube-noprom", "--prometheus http://127.0.0.1:1", |s| {
+        s.contains("prometheus http://127.0.0.1:1") && s.contains("no data")
+            || s.contains("prometheus http://127.0.0.1:1 stale")
+    })
+    .await;
+}
+
+async fn abort_flow(session: &str, extra: &str, first_screen: impl Fn(&str) -> bool) {
     if !have("tmux") {
         return;
     }
@@ -29,15 +45,15 @@ async fn abort_on_an_argo_rollout_patches_its_status_subresource() {
     std::fs::write(&kc, api.kubeconfig("rollouts-demo")).unwrap();
     let audit = dir.path().join("audit.jsonl");
     let cmd = format!(
-        "XDG_CONFIG_HOME={} {} --audit-log {} --fps 20 kube --kubeconfig {}",
+        "XDG_CONFIG_HOME={} {} --audit-log {} --fps 20 kube --kubeconfig {} {extra}",
         dir.path().display(),
         env!("CARGO_BIN_EXE_aviary"),
         audit.display(),
         kc.display()
     );
-    let tmux = Tmux::shell("kube", 140, 36, &cmd);
+    let tmux = Tmux::shell(session, 140, 36, &cmd);
     tmux.wait("the Argo rollout's row", 30, |s| {
-        s.contains("rollouts-demo") && s.contains("Paused")
+        s.contains("rollouts-demo") && s.contains("Paused") && first_screen(s)
     });
     api.clear_requests();
     tmux.keys("A");

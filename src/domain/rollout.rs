@@ -146,7 +146,7 @@ impl fmt::Display for Owner {
     }
 }
 
-/// The operator actions of DESIGN §4.
+/// The operator actions (the keys and what each router is asked: docs/ARCHITECTURE.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {

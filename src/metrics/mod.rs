@@ -3,4 +3,5 @@
 
 pub mod poller;
 pub mod prometheus;
+pub mod targets;
 pub mod templates;

@@ -1,4 +1,4 @@
-//! PromQL templates per data plane (DESIGN §6).
+//! PromQL templates per data plane.
 //!
 //! Why templates: every mesh names its counters and its build label differently, but aviary
 //! asks the same three questions of each — how many requests, how many failed, how slow — so
@@ -43,6 +43,7 @@ pub enum DataPlane {
 /// `{filter}` (label matchers selecting every visible build) and `{window}` (rate window for
 /// latency histograms).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Template {
     /// Labels that tell builds apart; results are grouped by these.
     pub build_labels: Vec<String>,
@@ -161,17 +162,7 @@ impl Template {
     /// Reads a template from a TOML file (the `custom` data plane, or an override of a
     /// built-in one). Errors name the file and, for syntax errors, the line.
     pub fn load(path: &std::path::Path) -> Result<Template, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read query template {}: {e}", path.display()))?;
-        let t: Template = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|r| text[..r.start.min(text.len())].lines().count().max(1));
-            match line {
-                Some(l) => format!("{}:{l}: {}", path.display(), e.message()),
-                None => format!("{}: {}", path.display(), e.message()),
-            }
-        })?;
+        let (t, _): (Template, _) = crate::toml_file::load(path).map_err(|e| e.to_string())?;
         if t.build_labels.is_empty() {
             return Err(format!("{}: build_labels is empty", path.display()));
         }

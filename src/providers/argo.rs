@@ -5,7 +5,7 @@
 //! `status` subresource (Rollouts v0.10+ serve status as a subresource).
 
 use super::kube::access::{Access, Permission};
-use super::kube::fields::{Condition, SpecStatus, lenient_list, spec_status};
+use super::kube::fields::{Condition, SpecStatus, lenient_list, spec_status, unreadable};
 use super::kube::kinds::{self, Kind, ObjRef};
 use crate::domain::weight::controller_owns_route;
 use crate::domain::{
@@ -434,10 +434,7 @@ pub fn rollout(obj: &DynamicObject, claims: &[ObjRef], access: &Access) -> Rollo
     let v = match view(obj) {
         Ok(v) => v,
         Err(e) => {
-            let mut r = Rollout::new(key, owner, Vec::new());
-            r.phase = Phase::Unknown("unreadable".into());
-            r.message = format!("aviary cannot read this Rollout: {e}");
-            r.version = kinds::resource_version(obj);
+            let mut r = unreadable(key, owner, "Rollout", &e, obj);
             r.capabilities = [
                 ActionKind::Pause,
                 ActionKind::Resume,

@@ -5,7 +5,7 @@
 //! and — for break-glass abort only — suspends the canary and routes 100 % to the primary.
 
 use super::kube::access::{Access, Permission};
-use super::kube::fields::{SpecStatus, spec_status};
+use super::kube::fields::{SpecStatus, spec_status, unreadable};
 use super::kube::kinds::{self, Kind, ObjRef};
 use super::kube::patch::{self, Step};
 use super::kube::split;
@@ -295,13 +295,7 @@ pub fn rollout(obj: &DynamicObject, ctx: &FlaggerCtx) -> Rollout {
     let owner = Owner::Controller(Controller::Flagger);
     let v = match view(obj) {
         Ok(v) => v,
-        Err(e) => {
-            let mut r = Rollout::new(key, owner, Vec::new());
-            r.phase = Phase::Unknown("unreadable".into());
-            r.message = format!("aviary cannot read this Canary: {e}");
-            r.version = kinds::resource_version(obj);
-            return r;
-        }
+        Err(e) => return unreadable(key, owner, "Canary", &e, obj),
     };
     let svc = v.service(obj);
     let target = v.target(obj);

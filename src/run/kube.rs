@@ -2,9 +2,13 @@
 
 use crate::cli::{GlobalArgs, KubeArgs};
 use crate::domain::Plan;
+use crate::domain::observation::SourceId;
+use crate::metrics::templates::DataPlane;
+use crate::msg::{Msg, ProviderEvent};
 use crate::session::actor;
 use color_eyre::eyre::{Result, WrapErr};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// `aviary kube`: connects like kubectl (local config only, so the first frame does not wait
 /// for the API server), then watches and steers the cluster's rollouts.
@@ -29,7 +33,7 @@ pub async fn kube(args: KubeArgs, global: GlobalArgs, base_plan: Plan) -> Result
         } else {
             crate::domain::Owner::Manual
         },
-        default_mesh: k::flagger_provider(args.mesh).into(),
+        default_mesh: k::flagger_provider(args.metrics.mesh.unwrap_or_default()).into(),
         loadtester: args.flagger_loadtester.is_some(),
     };
     let shared = Arc::new(k::Shared::new(
@@ -44,7 +48,20 @@ pub async fn kube(args: KubeArgs, global: GlobalArgs, base_plan: Plan) -> Result
             Arc::new(k::router::KubeRouter(shared.clone())),
         );
     }
-    let metrics = k::metrics::start(&args, &session).await?;
+    let metrics = super::metrics::start(
+        &args.metrics,
+        DataPlane::default(),
+        Vec::new(),
+        Duration::from_secs(1),
+        &session,
+    )
+    .await?;
+    if metrics.is_none() {
+        let _ = session.tx.try_send(Msg::Provider(ProviderEvent::Info {
+            source: SourceId("metrics".into()),
+            message: "no metrics source: pass --prometheus URL to see per-build traffic".into(),
+        }));
+    }
     tokio::spawn(k::watch::run(
         shared,
         conn.namespace.clone(),

@@ -2,17 +2,14 @@
 //! any screen appears, build the session, start the provider and metrics tasks.
 
 use super::audit_path;
-use crate::cli::{ConsulArgs, GlobalArgs, HaproxyArgs, PlanArgs};
+use crate::cli::{ConsulArgs, GlobalArgs, HaproxyArgs, PlanArgs, PromArgs};
 use crate::domain::observation::SourceId;
 use crate::domain::{Plan, ProviderKind};
-use crate::metrics::poller::{PromSource, check_reachable};
-use crate::metrics::prometheus::PromClient;
-use crate::metrics::templates::{DataPlane, Target, Template};
+use crate::metrics::templates::{DataPlane, Target};
 use crate::providers::consul::{self, Consul, ConsulClient, ConsulRouter};
 use crate::providers::haproxy::{self, ApiAddr, Haproxy, HaproxyClient, HaproxyRouter};
 use crate::session::Session;
 use color_eyre::eyre::{Result, eyre};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,44 +27,24 @@ fn session(
     Ok(session)
 }
 
-/// Starts the Prometheus poller for `target` when `--prometheus` was given. An unreachable
-/// server is a warning, not an error: break-glass abort must work without metrics.
-async fn prometheus(
+/// Starts the metrics poller for one fixed target and keeps its target list alive for the
+/// session (a dropped list would leave the poller measuring nothing).
+async fn metrics(
     session: &Session,
-    url: &str,
-    token_file: Option<&Path>,
-    template_file: Option<&Path>,
+    args: &PromArgs,
     plane: DataPlane,
     target: Target,
     refresh: Duration,
 ) -> Result<()> {
-    let mut client = PromClient::new(url, Duration::from_secs(5).min(refresh * 4))
-        .map_err(|e| eyre!("--prometheus {url}: {e}"))?;
-    if let Some(f) = token_file {
-        client = client.with_token_file(f).map_err(|e| eyre!(e))?;
+    if let Some(targets) =
+        super::metrics::start(args, plane, vec![target], refresh, session).await?
+    {
+        let cancel = session.cancel.clone();
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            drop(targets);
+        });
     }
-    let template = match template_file {
-        Some(f) => Template::load(f).map_err(|e| eyre!(e))?,
-        None => Template::builtin(plane).ok_or_else(|| eyre!("no built-in template"))?,
-    };
-    if let Err(e) = check_reachable(&client).await {
-        eprintln!(
-            "aviary: warning: {e}; metrics stay stale and the autopilot holds until it answers"
-        );
-    }
-    let (keep, targets) = tokio::sync::watch::channel(vec![target]);
-    let src = PromSource {
-        client,
-        template,
-        targets,
-        source: SourceId(format!("prometheus {url}")),
-        refresh,
-    };
-    let (tx, cancel) = (session.tx.clone(), session.cancel.clone());
-    tokio::spawn(async move {
-        let _keep = keep;
-        src.run(tx, cancel).await;
-    });
     Ok(())
 }
 
@@ -90,23 +67,19 @@ pub async fn haproxy_session(
     .map_err(|e| eyre!(e))?;
     let mut session = session(&args.plan, global, base, args.refresh)?;
     session.add_router(ProviderKind::Haproxy, Arc::new(HaproxyRouter(hp.clone())));
-    if let Some(url) = &args.prometheus {
-        prometheus(
-            &session,
-            url,
-            args.prometheus_token_file.as_deref(),
-            args.prometheus_template.as_deref(),
-            DataPlane::Haproxy,
-            hp.target(),
-            args.refresh,
-        )
-        .await?;
-    }
+    metrics(
+        &session,
+        &args.metrics,
+        DataPlane::Haproxy,
+        hp.target(),
+        args.refresh,
+    )
+    .await?;
     let watch = haproxy::Watch {
         haproxy: hp,
         initial,
         refresh: args.refresh,
-        stats: args.prometheus.is_none(),
+        stats: args.metrics.prometheus.is_none(),
         source: SourceId(format!("haproxy {}", args.socket)),
     };
     tokio::spawn(haproxy::run(
@@ -126,7 +99,7 @@ pub async fn haproxy(args: HaproxyArgs, global: GlobalArgs, base: Plan) -> Resul
         args.socket,
         args.stable,
         args.canary,
-        args.prometheus.as_deref().unwrap_or("show stat"),
+        args.metrics.prometheus.as_deref().unwrap_or("show stat"),
         audit_path(&global).display()
     );
     super::frontend(session, &global).await
@@ -151,13 +124,11 @@ pub async fn consul_session(
     .await
     .map_err(|e| eyre!(e))?;
     session.add_router(ProviderKind::Consul, Arc::new(ConsulRouter(c.clone())));
-    match &args.prometheus {
-        Some(url) => {
-            prometheus(
+    match &args.metrics.prometheus {
+        Some(_) => {
+            metrics(
                 &session,
-                url,
-                args.prometheus_token_file.as_deref(),
-                args.prometheus_template.as_deref(),
+                &args.metrics,
                 DataPlane::Consul,
                 c.target(),
                 args.refresh,

@@ -31,7 +31,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ));
         spans.push(Span::raw(" "));
     }
-    for (id, s) in &app.sources {
+    for id in app.sources.keys() {
         let (mark, style) = if app.is_stale(id) {
             let age = app
                 .source_age(id)
@@ -47,11 +47,15 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             (format!("{id} ✓"), Style::default().fg(theme.ok))
         };
         spans.push(Span::styled(mark, style));
-        if let Some(info) = &s.info {
-            spans.push(Span::styled(format!(" ({info})"), theme.dim()));
-        }
         spans.push(Span::raw("  "));
     }
+    // Badges first, notes after: a long note (the kinds a cluster offers) must never push a
+    // stale badge off the right edge.
+    let notes: Vec<String> = app
+        .sources
+        .iter()
+        .filter_map(|(id, s)| s.info.as_ref().map(|i| format!("{id}: {i}")))
+        .collect();
     spans.push(Span::styled(
         format!("judge {}", app.judge.name()),
         theme.dim(),
@@ -64,6 +68,9 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             t.rollout.router.clone(),
             Style::default().fg(theme.fg),
         ));
+    }
+    if !notes.is_empty() {
+        spans.push(Span::styled(format!("  {}", notes.join("; ")), theme.dim()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.text()), area);
 }

@@ -2,7 +2,7 @@
 //!
 //! Why not a real API server: none can run here. Debian and the package registries offer no
 //! kube-apiserver, k3s, kind, kwok or envtest that works without Docker or downloads
-//! (COMPONENTS §4). So the kube tests run the real `kube` client (and the real `aviary` binary)
+//! (none is packaged for this machine and none can be downloaded). So the kube tests run the real `kube` client (and the real `aviary` binary)
 //! against this axum server on 127.0.0.1:0, which serves the fixture objects and implements
 //! the parts of the API contract aviary relies on, the way the API server does:
 //! - discovery (`/apis`, `/apis/{group}/{version}`) for the kinds marked installed;

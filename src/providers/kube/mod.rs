@@ -12,7 +12,6 @@ pub mod catalog;
 pub mod events;
 pub mod fields;
 pub mod kinds;
-pub mod metrics;
 pub mod patch;
 pub mod router;
 pub mod split;

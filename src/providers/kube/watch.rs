@@ -68,7 +68,7 @@ pub async fn run(
     shared: Arc<Shared>,
     namespace: Option<String>,
     url: String,
-    metrics: Option<super::metrics::Targets>,
+    metrics: Option<crate::metrics::targets::Targets>,
     tx: mpsc::Sender<Msg>,
     cancel: CancellationToken,
 ) {
@@ -250,7 +250,7 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 async fn aggregate(
     shared: Arc<Shared>,
     mut rx: mpsc::Receiver<Internal>,
-    metrics: Option<super::metrics::Targets>,
+    metrics: Option<crate::metrics::targets::Targets>,
     tx: mpsc::Sender<Msg>,
     cancel: CancellationToken,
 ) {
