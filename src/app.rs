@@ -30,6 +30,9 @@ pub struct PendingOp {
     pub command: Command,
     /// Who asked.
     pub origin: Origin,
+    /// Canary weight when the write was issued (the audit's `before`); the router may
+    /// report the new weight before the write's result arrives.
+    pub before: Weight,
     /// Canary weight asked for.
     pub requested: Option<Weight>,
     /// When it was issued.

@@ -76,6 +76,7 @@ fn write(
         op,
         command,
         origin,
+        before: t.rollout.canary_weight(),
         requested,
         issued_at: now,
     });
@@ -246,7 +247,8 @@ pub fn write_done(app: &mut App, done: WriteDone) {
     let what = done.command.kind().as_str();
     match done.result {
         Ok(ok) => {
-            let before = t.rollout.canary_weight();
+            // The audit's `before`, not what the router reported meanwhile.
+            let before = pending.before;
             if let Some(w) = ok.canary_weight.or(pending.requested) {
                 t.rollout.set_canary_weight(w);
             }

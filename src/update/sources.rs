@@ -40,9 +40,9 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
                         now,
                         Level::Warn,
                         format!(
-                            "router now reports canary {} but aviary last set {}: changed outside aviary",
-                            rollout.canary_weight(),
-                            t.rollout.canary_weight()
+                            "expected canary {}, found {}: someone else wrote the route",
+                            t.rollout.canary_weight(),
+                            rollout.canary_weight()
                         ),
                     );
                 }
@@ -143,7 +143,8 @@ pub fn provider(app: &mut App, ev: ProviderEvent) {
             }
         }
         ProviderEvent::Info { source, message } => {
-            app.sources.entry(source).or_default().info = Some(message);
+            // An empty note clears the last one (a drift that is over).
+            app.sources.entry(source).or_default().info = (!message.is_empty()).then_some(message);
         }
     }
 }

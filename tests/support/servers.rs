@@ -181,6 +181,29 @@ frontend fe_prometheus
         hp
     }
 
+    /// Stops HAProxy (its socket stops answering), as a crash or `systemctl stop` would.
+    pub fn stop(&mut self) {
+        kill(&mut self.child);
+    }
+
+    /// Starts the same HAProxy again (same config, socket and ports) and waits for it.
+    pub fn restart(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("haproxy-restart.log")).unwrap();
+        self.child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(self.dir.path().join("haproxy.cfg"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("restart haproxy");
+        wait_until(
+            Duration::from_secs(10),
+            "HAProxy admin socket again",
+            || self.cmd("show info").contains("Name: HAProxy"),
+        );
+    }
+
     /// One runtime API command over the admin socket (a plain `UnixStream`, independent of
     /// aviary's client), returning the reply.
     pub fn cmd(&self, line: &str) -> String {
