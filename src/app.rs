@@ -195,6 +195,9 @@ pub struct App {
     pub rollouts: BTreeMap<RolloutKey, Tracked>,
     /// Data sources and their health.
     pub sources: BTreeMap<SourceId, SourceStatus>,
+    /// A source listed everything and found nothing to show (what it looked for, where);
+    /// cleared when a rollout appears.
+    pub nothing_found: Option<String>,
     /// Last toast.
     pub toast: Option<Toast>,
     /// Screen state.
@@ -218,6 +221,7 @@ impl App {
             stale_after: Duration::from_secs(3),
             rollouts: BTreeMap::new(),
             sources: BTreeMap::new(),
+            nothing_found: None,
             toast: None,
             ui: UiState::default(),
             should_quit: false,

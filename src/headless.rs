@@ -84,7 +84,19 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * m).round() / m
 }
 
+/// Exit code of a headless run that found nothing to watch (an empty namespace): not a
+/// failure of aviary, and not a success a script should take as "all promoted".
+pub const EXIT_NOTHING_TO_WATCH: u8 = 3;
+
+/// A headless run that saw nothing to watch; the message says what was looked for.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NothingToWatch(pub String);
+
 fn finished(app: &App) -> bool {
+    if app.rollouts.is_empty() && app.nothing_found.is_some() {
+        return true;
+    }
     !app.rollouts.is_empty()
         && app.rollouts.values().all(|t| {
             t.pending.is_none() && t.autopilot.as_ref().is_some_and(|ap| ap.outcome.is_some())
@@ -141,5 +153,9 @@ pub async fn run(
     for t in session.app.rollouts.values() {
         writeln!(out, "{}", summary(&session.app, t))?;
     }
-    out.flush()
+    out.flush()?;
+    match (&session.app.nothing_found, session.app.rollouts.is_empty()) {
+        (Some(why), true) => Err(std::io::Error::other(NothingToWatch(why.clone()))),
+        _ => Ok(()),
+    }
 }

@@ -129,12 +129,20 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.title(),
         ));
     if app.rollouts.is_empty() {
-        let msg = if app.sources.values().any(|s| s.last_error.is_some()) {
-            "no rollouts yet: a source is failing (see the header)"
+        let msg = if let Some(none) = &app.nothing_found {
+            format!("{none}. aviary keeps watching; q quits.")
+        } else if app.sources.values().any(|s| s.last_error.is_some()) {
+            "no rollouts yet: a source is failing (see the header)".to_string()
         } else {
-            "waiting for the first rollouts…"
+            "waiting for the first rollouts…".to_string()
         };
-        frame.render_widget(Paragraph::new(msg).style(theme.dim()).block(block), area);
+        frame.render_widget(
+            Paragraph::new(msg)
+                .style(theme.dim())
+                .wrap(ratatui::widgets::Wrap { trim: true })
+                .block(block),
+            area,
+        );
         return;
     }
     let height = area.height.saturating_sub(3) as usize;

@@ -17,6 +17,7 @@ fn ok(app: &mut App, source: &SourceId) {
 /// Inserts or refreshes a rollout. aviary's own autopilot state survives refreshes.
 fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
     let now = app.now;
+    app.nothing_found = None;
     match app.rollouts.get_mut(&rollout.key) {
         Some(t) => {
             if t.rollout.canary_weight() != rollout.canary_weight() {
@@ -140,6 +141,12 @@ pub fn provider(app: &mut App, ev: ProviderEvent) {
                 .retain(|k, t| t.source != source || keep.contains(k));
             for r in rollouts {
                 upsert(app, source.clone(), r);
+            }
+        }
+        ProviderEvent::Empty { source, message } => {
+            ok(app, &source);
+            if app.rollouts.is_empty() {
+                app.nothing_found = Some(message);
             }
         }
         ProviderEvent::Info { source, message } => {
