@@ -67,6 +67,9 @@ pub struct Series {
     pub glyph: Glyph,
     /// (x, y): x in seconds before now (≤ 0); `None` is "no data here".
     pub points: Vec<(f64, Option<f64>)>,
+    /// Points are changes of a value that holds until the next one (the weight): a long
+    /// time between them is not a gap.
+    pub held: bool,
 }
 
 /// What the numbers on the y axis are.
@@ -116,6 +119,9 @@ pub struct ChartData {
     pub note: Option<String>,
     /// The lowest the y axis may top out at (e.g. 10 % for the weight lane).
     pub y_floor: f64,
+    /// Top the axis at the next multiple of this, with no headroom, so the highest value
+    /// sits on the labelled top row (the weight lane: 10 % at "10%", not under "20%").
+    pub y_step: Option<f64>,
     /// Draw the x labels row (the weight lane leaves it out).
     pub x_labels: bool,
     /// Borders: all for charts, top only for the thin weight lane.
@@ -160,7 +166,10 @@ pub fn y_top(d: &ChartData, rows: u16) -> f64 {
         .flat_map(|s| s.points.iter().filter_map(|(_, y)| *y))
         .filter(|y| y.is_finite())
         .fold(0.0f64, f64::max);
-    let want = nice_ceil((max * 1.1).max(d.y_floor));
+    let want = match d.y_step.filter(|s| *s > 0.0) {
+        Some(step) => ((max.max(d.y_floor) / step - 1e-9).ceil() * step).max(step),
+        None => nice_ceil((max * 1.1).max(d.y_floor)),
+    };
     match d.limit.filter(|l| *l > 0.0) {
         None => want,
         Some(l) => {
@@ -338,7 +347,17 @@ fn draw(d: &ChartData, theme: &Theme, buf: &mut Buffer, plot: Rect, top: f64) {
     // Clipped values per series: (cell column, value), the largest labelled.
     let mut clipped: Vec<Vec<(usize, f64)>> = vec![Vec::new(); d.series.len()];
     for (i, s) in d.series.iter().enumerate() {
-        for run in runs(&s.points) {
+        let runs = if s.held {
+            vec![
+                s.points
+                    .iter()
+                    .filter_map(|(x, y)| y.map(|y| (*x, y)))
+                    .collect(),
+            ]
+        } else {
+            runs(&s.points)
+        };
+        for run in runs {
             let pts: Vec<(i64, i64)> = run
                 .iter()
                 .filter(|(x, _)| *x >= d.x_min - 1e-9)
@@ -464,6 +483,7 @@ mod tests {
                 name: "c".into(),
                 color: Color::Reset,
                 glyph: Glyph::Braille,
+                held: false,
                 points: (0..20)
                     .map(|i| (-(20 - i) as f64, Some(if i == 10 { 43.1 } else { 0.3 })))
                     .collect(),
@@ -473,6 +493,7 @@ mod tests {
             x_min: -20.0,
             note: None,
             y_floor: 0.0,
+            y_step: None,
             x_labels: true,
             borders: Borders::ALL,
         };

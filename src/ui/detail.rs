@@ -167,6 +167,7 @@ fn series(
                 color,
                 glyph,
                 points,
+                held: false,
             }
         })
         .collect()
@@ -209,6 +210,7 @@ pub fn charts(app: &App, t: &Tracked, theme: &Theme) -> ([ChartData; 3], ChartDa
         x_min: -span,
         note: None,
         y_floor: 0.0,
+        y_step: None,
         x_labels: true,
         borders: Borders::ALL,
     };
@@ -263,12 +265,14 @@ pub fn charts(app: &App, t: &Tracked, theme: &Theme) -> ([ChartData; 3], ChartDa
             color: theme.weight,
             glyph: Glyph::Braille,
             points: weight,
+            held: true,
         }],
         limit: None,
         markers: markers.clone(),
         x_min: -span,
         note: None,
         y_floor: 10.0,
+        y_step: Some(10.0),
         x_labels: false,
         borders: Borders::TOP,
     };
