@@ -75,7 +75,7 @@ impl Col {
 }
 
 /// The columns that fit in `width` cells, whole: the least needed go first (owner, p99,
-/// step, errors, weight), so no value is ever cut or runs into its neighbour.
+/// step, errors, weight, age), so no value is ever cut or runs into its neighbour.
 fn columns(width: u16) -> Vec<Col> {
     let all = [
         Col::Rollout,
@@ -87,8 +87,15 @@ fn columns(width: u16) -> Vec<Col> {
         Col::Step,
         Col::Age,
     ];
-    // AGE goes last: it carries the stale badge.
-    let drop_order = [Col::Owner, Col::P99, Col::Step, Col::Err, Col::Weight];
+    // AGE goes last: it carries the stale badge (the header line names stale sources too).
+    let drop_order = [
+        Col::Owner,
+        Col::P99,
+        Col::Step,
+        Col::Err,
+        Col::Weight,
+        Col::Age,
+    ];
     let need = |cols: &[Col]| -> u16 {
         cols.iter().map(|c| c.width()).sum::<u16>() + SPACING * (cols.len() as u16 - 1)
     };

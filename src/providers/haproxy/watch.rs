@@ -76,7 +76,7 @@ pub async fn run(w: Watch, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
                         msgs.push(Msg::Provider(ProviderEvent::Info {
                             source: w.source.clone(),
                             message: format!(
-                                "HAProxy {}: expected stable {}, canary {} (what aviary set), found stable {s}, canary {c}: someone else wrote them (a reload also resets runtime weights)",
+                                "HAProxy {}: expected stable {}, canary {} (what aviary set), found stable {s}, canary {c}: someone else wrote them, or HAProxy reloaded (runtime weights are lost when HAProxy reloads)",
                                 hp.backend, l.stable, l.canary
                             ),
                         }));
