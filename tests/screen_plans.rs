@@ -382,3 +382,28 @@ fn flagger_reports_failed_checks_against_the_threshold() {
         "{p:?}"
     );
 }
+
+#[test]
+fn at_80x24_the_why_survives_a_long_controller_plan() {
+    let rel = "argo-rollouts/objects/info-testdata/rollout-aborted/rollout.yaml";
+    let mut app = app_for(rel, Kind::Rollout);
+    app.ui.detail = true;
+    let theme = aviary::theme::load("dark", None).expect("theme");
+    let mut term = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    term.draw(|f| aviary::ui::render(&app, &theme, f))
+        .expect("draw");
+    let buf = term.backend().buffer();
+    let text: String = (0..24)
+        .map(|y| {
+            (0..80)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                + "\n"
+        })
+        .collect();
+    assert!(text.contains("plan (Argo) ▶[setWeight 10%]"), "{text}");
+    assert!(
+        text.contains("why  metric \"web\" assessed Failed"),
+        "{text}"
+    );
+}

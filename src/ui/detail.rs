@@ -326,7 +326,7 @@ fn legend(t: &Tracked, theme: &Theme, width: u16) -> Line<'static> {
 }
 
 /// The plan and the *why*, and how many rows they take wrapped at `width`.
-fn why(app: &App, t: &Tracked, theme: &Theme, width: u16) -> (Paragraph<'static>, u16) {
+fn why(app: &App, t: &Tracked, theme: &Theme, width: u16, cap: u16) -> (Paragraph<'static>, u16) {
     let r = &t.rollout;
     let color = match r.phase {
         crate::domain::Phase::Aborted | crate::domain::Phase::Failed => theme.error,
@@ -346,8 +346,14 @@ fn why(app: &App, t: &Tracked, theme: &Theme, width: u16) -> (Paragraph<'static>
         Span::styled(msg, Style::default().fg(color).add_modifier(Modifier::BOLD)),
     ]));
     let w = usize::from(width.max(1));
-    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(w)).sum();
-    (Paragraph::new(lines).wrap(Wrap { trim: true }), rows as u16)
+    let rows = |ls: &[Line]| -> usize { ls.iter().map(|l| l.width().max(1).div_ceil(w)).sum() };
+    // Short of rows, the plan's detail lines (settings, analysis runs) give way before the
+    // steps and the *why*.
+    while rows(&lines) > usize::from(cap) && lines.len() > 2 {
+        lines.remove(lines.len() - 2);
+    }
+    let n = rows(&lines) as u16;
+    (Paragraph::new(lines).wrap(Wrap { trim: true }), n)
 }
 
 fn events(app: &App, t: &Tracked, theme: &Theme, area: Rect) -> Paragraph<'static> {
@@ -386,8 +392,9 @@ pub fn render(app: &App, t: &Tracked, theme: &Theme, frame: &mut Frame, area: Re
     let compact = area.height < 30;
     let head_h = if compact { 4 } else { 5 };
     let lane_h = if compact { 3 } else { 4 };
-    let (why_para, why_rows) = why(app, t, theme, area.width);
-    let why_h = why_rows.clamp(2, if compact { 4 } else { 6 });
+    let why_cap = if compact { 4 } else { 6 };
+    let (why_para, why_rows) = why(app, t, theme, area.width, why_cap);
+    let why_h = why_rows.clamp(2, why_cap);
     let avail = area.height.saturating_sub(head_h + 1 + lane_h + why_h);
     // Side by side when there is width to spare or too little height to stack three.
     let wide = area.width >= 120 || compact;

@@ -36,6 +36,10 @@ pub fn lines(app: &App, t: &Tracked, theme: &Theme) -> Vec<Line<'static>> {
             theme.dim(),
         ))],
         (Owner::Autopilot, _) if t.autopilot.is_some() => vec![aviary(t, theme)],
+        _ if app.read_only => vec![Line::from(Span::styled(
+            "plan  none: --read-only, aviary only watches",
+            theme.dim(),
+        ))],
         _ => vec![Line::from(Span::styled(
             "plan  none: aviary watches this route and acts only on your keys",
             theme.dim(),
