@@ -31,6 +31,11 @@ fn run(cli: Cli) -> Result<()> {
     // here with the file and line named, the terminal untouched.
     let settings = aviary::settings::Settings::load(&cli.global)?;
     let plan = settings.config.plan.clone();
+    // The control room needs a terminal; finding out after the demo's servers started (as
+    // "No such device or address") is no help. Checked once the files are known good.
+    if !cli.global.headless && !matches!(cli.command, Commands::Simulate(_)) {
+        aviary::run::require_terminal()?;
+    }
     // Exactly one rustls provider is compiled in; installing it up front keeps kube and
     // reqwest from guessing (COMPONENTS §5).
     aviary::install_crypto_provider();
