@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-/// One audit line (DESIGN §5).
+/// One audit line (the fields are listed in docs/ARCHITECTURE.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// RFC 3339 time.

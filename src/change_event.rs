@@ -1,4 +1,4 @@
-//! Change events: every write aviary makes is announced with its backout plan (seed 000).
+//! Change events: every write aviary makes is announced with its backout plan.
 //! The executor posts one JSON [`ChangeEvent`] per write to `--event-webhook URL` when given;
 //! the Kubernetes provider also records the same text as a Kubernetes `Event`.
 

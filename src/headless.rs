@@ -1,4 +1,4 @@
-//! Headless mode: the same core without a terminal, printing JSON lines (DESIGN §8): one
+//! Headless mode: the same core without a terminal, printing JSON lines: one
 //! per rollout per second, then a `summary` line per rollout.
 
 use crate::app::{App, Tracked};

@@ -1,4 +1,4 @@
-//! One keymap table (DESIGN §9) drives dispatch, the footer hints and the `?` overlay, so
+//! One keymap table drives dispatch, the footer hints and the `?` overlay, so
 //! they always show the keys actually bound. Users override keys by action name in config.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

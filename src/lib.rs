@@ -1,6 +1,6 @@
 //! aviary: a terminal control room for live canary rollouts.
 //!
-//! Data flows one way (DESIGN §2): terminal keys, ticks and worker results become [`msg::Msg`]s;
+//! Data flows one way (docs/ARCHITECTURE.md): terminal keys, ticks and worker results become [`msg::Msg`]s;
 //! [`update::update`] changes [`app::App`] and returns [`effect::Effect`]s; the executor runs
 //! them in tokio tasks and reports back; the UI renders from `&App`.
 
@@ -35,7 +35,7 @@ pub mod ui;
 pub mod update;
 
 /// Installs the one rustls crypto provider compiled in (ring). kube and reqwest both panic
-/// when no process-level provider is chosen (COMPONENTS §5); every place that builds an
+/// when no process-level provider is chosen; every place that builds an
 /// HTTP client calls this first. Idempotent.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();

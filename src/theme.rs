@@ -1,4 +1,4 @@
-//! Themes: semantic colour slots (DESIGN §9) read from TOML, resolved once into a [`Theme`]
+//! Themes: semantic colour slots read from TOML, resolved once into a [`Theme`]
 //! that render reads. Built-ins are embedded; users add files in `<config dir>/themes/`.
 //! A typo is an error naming the file and line, before the terminal goes raw.
 

@@ -2,7 +2,7 @@
 //! endpoints (`GET /v1/config/<kind>/<name>`, `PUT /v1/config?cas=<ModifyIndex>`) with real
 //! check-and-set semantics, seeded with the fixture entries in tests/fixtures/consul/.
 //!
-//! No Consul server can run here (none is packaged for this machine; see COMPONENTS §4), so
+//! No Consul server can run here (none is packaged for this machine), so
 //! this server stands in for one: it answers with the fixture objects, keeps a global index
 //! as Consul does, answers a CAS write `true` or `false`, rejects splits that do not sum to
 //! 100, enforces an ACL token when asked to, and records every request it receives.

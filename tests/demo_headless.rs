@@ -1,6 +1,6 @@
 //! The demo's story end to end through the real binary in headless mode: real HTTP builds,
 //! the real weighted router, the load generator and the autopilot. Intervals are shortened
-//! (DESIGN §7 defaults are 5 s) so the three scenarios finish in seconds.
+//! (the demo's default interval is 5 s) so the three scenarios finish in seconds.
 
 use serde_json::Value;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Every built-in query template (istio, linkerd, envoy, nginx, consul, haproxy) evaluated by
 //! a real Prometheus (Debian 2.42) over recorded data: the series each data plane exports,
 //! with its own metric and label names, written as OpenMetrics and turned into TSDB blocks by
-//! `promtool` (deterministic, as COMPONENTS §3 recommends), then read at two instants 30 s
+//! `promtool` (deterministic: the same samples every run), then read at two instants 30 s
 //! apart. The answers must split back into the right builds with exact counts.
 
 mod support;

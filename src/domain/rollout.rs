@@ -27,6 +27,8 @@ pub enum ProviderKind {
     Consul,
     /// HAProxy runtime API.
     Haproxy,
+    /// An ingress-nginx canary `Ingress` (weight in its `canary-weight` annotation).
+    Nginx,
 }
 
 impl ProviderKind {
@@ -41,6 +43,7 @@ impl ProviderKind {
             ProviderKind::Smi => "smi",
             ProviderKind::Consul => "consul",
             ProviderKind::Haproxy => "haproxy",
+            ProviderKind::Nginx => "nginx",
         }
     }
 }
@@ -146,7 +149,7 @@ impl fmt::Display for Owner {
     }
 }
 
-/// The operator actions of DESIGN §4.
+/// The operator actions (the keys and what each router is asked: docs/ARCHITECTURE.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {

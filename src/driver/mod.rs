@@ -153,7 +153,7 @@ impl Decision {
     }
 }
 
-/// The autopilot's rule (DESIGN §4): advance by `step` each `interval` while checks pass,
+/// The autopilot's rule: advance by `step` each `interval` while checks pass,
 /// count failed checks, roll back at `threshold`, promote from `max_weight`; hold on
 /// missing or stale metrics and say why. A sequential judge (the statistical one) is asked
 /// about the whole run's evidence and its first `Fail` rolls back at once.

@@ -186,7 +186,7 @@ impl PromSource {
                 continue;
             }
             // A rollout seen for the first time gets the last minutes of history on its
-            // charts, from the same templates (DESIGN §6); live refreshes carry on meanwhile.
+            // charts, from the same templates; live refreshes carry on meanwhile.
             let new: Vec<Target> = targets
                 .iter()
                 .filter(|t| !backfilled.contains(&t.key))

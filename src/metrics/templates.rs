@@ -1,4 +1,4 @@
-//! PromQL templates per data plane (DESIGN §6).
+//! PromQL templates per data plane.
 //!
 //! Why templates: every mesh names its counters and its build label differently, but aviary
 //! asks the same three questions of each — how many requests, how many failed, how slow — so

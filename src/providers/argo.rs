@@ -5,7 +5,7 @@
 //! `status` subresource (Rollouts v0.10+ serve status as a subresource).
 
 use super::kube::access::{Access, Permission};
-use super::kube::fields::{Condition, SpecStatus, lenient_list, spec_status};
+use super::kube::fields::{Condition, SpecStatus, lenient_list, spec_status, unreadable};
 use super::kube::kinds::{self, Kind, ObjRef};
 use super::kube::patch::{self, Step};
 use crate::domain::change::Command;
@@ -245,6 +245,29 @@ pub fn claims(obj: &DynamicObject) -> Vec<ObjRef> {
             .unwrap_or_else(|| name.clone());
         out.push(ObjRef::new(Kind::TrafficSplit, ns.clone(), split));
     }
+    if let Some(nginx) = &tr.nginx {
+        // Argo generates `<rollout>-<stableIngress>-canary` beside each stable Ingress and
+        // rewrites its canary-weight on every step.
+        let stable = nginx
+            .get("stableIngress")
+            .and_then(Value::as_str)
+            .into_iter()
+            .chain(
+                nginx
+                    .get("stableIngresses")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str),
+            );
+        for s in stable {
+            out.push(ObjRef::new(
+                Kind::Ingress,
+                ns.clone(),
+                format!("{name}-{s}-canary"),
+            ));
+        }
+    }
     for (plugin, cfg) in &tr.plugins {
         if !plugin.ends_with("gatewayAPI") {
             continue;
@@ -418,10 +441,7 @@ pub fn rollout(obj: &DynamicObject, claims: &[ObjRef], access: &Access) -> Rollo
     let v = match view(obj) {
         Ok(v) => v,
         Err(e) => {
-            let mut r = Rollout::new(key, owner, Vec::new());
-            r.phase = Phase::Unknown("unreadable".into());
-            r.message = format!("aviary cannot read this Rollout: {e}");
-            r.version = kinds::resource_version(obj);
+            let mut r = unreadable(key, owner, "Rollout", &e, obj);
             r.capabilities = [
                 ActionKind::Pause,
                 ActionKind::Resume,

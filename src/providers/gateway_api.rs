@@ -2,7 +2,7 @@
 //! Weights are proportional (0..=1,000,000, default 1), so shares are computed from the total;
 //! aviary writes them out of 100 (or 10,000 for fractional percents).
 
-use super::kube::kinds::{self, Kind, pointer_token};
+use super::kube::kinds::{self, Kind};
 use super::kube::split::{self, RawCtx, Split};
 use crate::domain::Rollout;
 use kube::api::DynamicObject;
@@ -10,42 +10,23 @@ use serde_json::Value;
 
 /// The weighted rules of an HTTPRoute.
 pub fn splits(obj: &DynamicObject) -> Vec<Split> {
-    let Some(rules) = obj.data.pointer("/spec/rules").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (i, rule) in rules.iter().enumerate() {
-        let Some(refs) = rule.get("backendRefs").and_then(Value::as_array) else {
-            continue;
-        };
-        if refs.len() < 2 {
-            continue;
-        }
-        let entries = split::entries(
-            refs,
-            |r| {
-                r.get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_string()
-            },
-            |j| format!("/spec/rules/{i}/backendRefs/{j}/weight"),
-            // The Gateway API default weight is 1.
-            |raw| raw.map_or(Some(1.0), kinds::number).unwrap_or(0.0),
-        );
-        let rule_name = rule.get("name").and_then(Value::as_str);
-        out.push(Split {
-            id: rule_name
-                .map(pointer_token)
-                .unwrap_or_else(|| i.to_string()),
-            label: match rule_name {
-                Some(n) => format!("rule {n}"),
-                None => format!("rule {i}"),
-            },
-            entries,
-        });
-    }
-    out
+    split::per_rule(
+        obj,
+        "/spec/rules",
+        "backendRefs",
+        |r| {
+            r.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string()
+        },
+        // The Gateway API default weight is 1.
+        |raw| raw.map_or(Some(1.0), kinds::number).unwrap_or(0.0),
+        |name, i| match name {
+            Some(n) => format!("rule {n}"),
+            None => format!("rule {i}"),
+        },
+    )
 }
 
 /// Domain rollouts for an HTTPRoute not owned by a controller.

@@ -2,7 +2,7 @@
 //!
 //! Why not a real API server: none can run here. Debian and the package registries offer no
 //! kube-apiserver, k3s, kind, kwok or envtest that works without Docker or downloads
-//! (COMPONENTS §4). So the kube tests run the real `kube` client (and the real `aviary` binary)
+//! (none is packaged for this machine and none can be downloaded). So the kube tests run the real `kube` client (and the real `aviary` binary)
 //! against this axum server on 127.0.0.1:0, which serves the fixture objects and implements
 //! the parts of the API contract aviary relies on, the way the API server does:
 //! - discovery (`/apis`, `/apis/{group}/{version}`) for the kinds marked installed;
@@ -39,7 +39,7 @@ pub struct KindInfo {
     pub plural: &'static str,
 }
 
-pub const KINDS: [KindInfo; 5] = [
+pub const KINDS: [KindInfo; 6] = [
     KindInfo {
         group: "argoproj.io",
         version: "v1alpha1",
@@ -69,6 +69,12 @@ pub const KINDS: [KindInfo; 5] = [
         version: "v1alpha4",
         kind: "TrafficSplit",
         plural: "trafficsplits",
+    },
+    KindInfo {
+        group: "networking.k8s.io",
+        version: "v1",
+        kind: "Ingress",
+        plural: "ingresses",
     },
 ];
 

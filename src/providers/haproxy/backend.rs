@@ -60,7 +60,7 @@ impl Haproxy {
         }
         let w = client.weights(backend, &[stable, canary]).await?;
         if !read_only {
-            // `static-rr` accepts only 0 % / 100 % at run time (COMPONENTS §2).
+            // `static-rr` accepts only 0 % / 100 % at run time (HAProxy 2.6 answers "only accepts weights '0%' and '100%'").
             let algo = client
                 .stats(backend, 2)
                 .await?

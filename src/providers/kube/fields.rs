@@ -2,6 +2,7 @@
 //! between controller versions (`conditions: {}` instead of a list, numbers as strings), and
 //! one odd field must never hide a whole rollout.
 
+use crate::domain::{Owner, Phase, Rollout, RolloutKey};
 use kube::api::DynamicObject;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -32,6 +33,22 @@ where
         _ => None,
     };
     Ok(SpecStatus { spec, status })
+}
+
+/// The row for an object aviary cannot read: still shown (hiding it would hide a rollout an
+/// operator may need to act on), with the reason as its message.
+pub fn unreadable(
+    key: RolloutKey,
+    owner: Owner,
+    kind: &str,
+    error: &str,
+    obj: &DynamicObject,
+) -> Rollout {
+    let mut r = Rollout::new(key, owner, Vec::new());
+    r.phase = Phase::Unknown("unreadable".into());
+    r.message = format!("aviary cannot read this {kind}: {error}");
+    r.version = super::kinds::resource_version(obj);
+    r
 }
 
 /// A status condition as Argo Rollouts and Flagger write it.

@@ -65,6 +65,47 @@ pub fn entries(
         .collect()
 }
 
+/// The splits of an object whose weighted lists sit one per rule (`/spec/http[i].route[]`,
+/// `/spec/rules[i].backendRefs[]`): a rule with fewer than two destinations is not a split.
+/// A rule is named by its `name` when it has one (stable across reorders), else its index;
+/// `label(name, i)` is what the screen calls it.
+pub fn per_rule(
+    obj: &DynamicObject,
+    rules_at: &str,
+    field: &str,
+    name: impl Fn(&Value) -> String,
+    value: impl Fn(Option<&Value>) -> f64,
+    label: impl Fn(Option<&str>, usize) -> String,
+) -> Vec<Split> {
+    let Some(rules) = obj.data.pointer(rules_at).and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let Some(dests) = rule.get(field).and_then(Value::as_array) else {
+            continue;
+        };
+        if dests.len() < 2 {
+            continue;
+        }
+        let entries = entries(
+            dests,
+            &name,
+            |j| format!("{rules_at}/{i}/{field}/{j}/weight"),
+            &value,
+        );
+        let rule_name = rule.get("name").and_then(Value::as_str);
+        out.push(Split {
+            id: rule_name
+                .map(kinds::pointer_token)
+                .unwrap_or_else(|| i.to_string()),
+            label: label(rule_name, i),
+            entries,
+        });
+    }
+    out
+}
+
 /// Gives each destination a role: names saying `canary` / `stable` / `primary` win; otherwise
 /// the first destination is stable and the second the canary (the order every example uses);
 /// any further ones are shown as other builds and never stepped.
