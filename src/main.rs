@@ -39,6 +39,9 @@ fn run(cli: Cli) -> Result<()> {
     // Config, theme and keys are read and checked before anything else, so a typo ends
     // here with the file and line named, the terminal untouched.
     let settings = aviary::settings::Settings::load(&cli.global)?;
+    for w in &settings.warnings {
+        eprintln!("aviary: warning: {w}");
+    }
     let plan = settings.config.plan.clone();
     // The control room needs a terminal; finding out after the demo's servers started (as
     // "No such device or address") is no help. Checked once the files are known good.

@@ -69,3 +69,49 @@ fn out_of_range_values_name_their_flag() {
         assert!(!err.contains("weight 200"), "{err}");
     }
 }
+
+#[test]
+fn a_broken_theme_not_asked_for_is_a_warning_naming_its_file_not_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let themes = dir.path().join("aviary/themes");
+    std::fs::create_dir_all(&themes).unwrap();
+    std::fs::write(
+        themes.join("stage.toml"),
+        "extends = \"light\"\n\n[colors]\ncanry = \"#ff00ff\"\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/zero", themes.join("zero.toml")).unwrap();
+    let run = |theme: &str| {
+        Command::new(env!("CARGO_BIN_EXE_aviary"))
+            .args([
+                "--theme",
+                theme,
+                "--headless",
+                "--duration",
+                "1s",
+                "--audit-log",
+            ])
+            .arg(dir.path().join("audit.jsonl"))
+            .args(["demo", "--rps", "0"])
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env_remove("AVIARY_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = run("light");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: theme \"stage\" skipped") && err.contains("stage.toml:4:1"),
+        "{err}"
+    );
+    assert!(!err.contains("zero"), "a /dev/zero link is no theme: {err}");
+    let out = run("stage");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    eprintln!("{err}");
+    assert!(
+        err.contains("stage.toml:4:1: unknown field `canry`"),
+        "{err}"
+    );
+}
