@@ -21,7 +21,10 @@ fn main() -> ExitCode {
             // Errors that reach here are about the user's input or environment (a config
             // typo, an unreachable router): the cause chain says it; a backtrace would not.
             eprintln!("aviary: error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<aviary::run::Exit>() {
+                Some(exit) => ExitCode::from(exit.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -19,6 +19,17 @@ mod offcluster;
 pub use kube::kube;
 pub use offcluster::{consul, consul_session, haproxy, haproxy_session};
 
+/// An error that ends the process with its own exit status (documented in the README),
+/// for outcomes a script must tell apart from a usage error (status 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    /// The process exit status.
+    pub code: u8,
+    /// What happened, printed as the error.
+    pub message: String,
+}
+
 /// Where the audit log goes: `--audit-log`, else `<data dir>/audit.jsonl`.
 pub fn audit_path(global: &GlobalArgs) -> PathBuf {
     global.audit_log.clone().unwrap_or_else(|| {
