@@ -181,6 +181,29 @@ frontend fe_prometheus
         hp
     }
 
+    /// Kills HAProxy (SIGKILL: no cleanup, as a crash) and starts it again on the same
+    /// config, so its weights are the config's again (the fault suite).
+    pub fn crash_and_restart(&mut self, down_for: Duration) {
+        kill(&mut self.child);
+        let _ = std::fs::remove_file(&self.socket);
+        std::thread::sleep(down_for);
+        let cfg_path = self.dir.path().join("haproxy.cfg");
+        let log = std::fs::File::create(self.dir.path().join("haproxy-2.log")).unwrap();
+        self.child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg_path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("restart haproxy");
+        wait_until(
+            Duration::from_secs(10),
+            "HAProxy admin socket again",
+            || self.socket.exists() && self.cmd("show info").contains("Name: HAProxy"),
+        );
+    }
+
     /// One runtime API command over the admin socket (a plain `UnixStream`, independent of
     /// aviary's client), returning the reply.
     pub fn cmd(&self, line: &str) -> String {
@@ -340,6 +363,34 @@ scrape_configs:
             http_get(&ready).is_some()
         });
         p
+    }
+
+    /// Starts a stopped [`Prometheus::start`] server again on the same port, config and TSDB
+    /// (the fault suite), and waits until it answers queries.
+    pub fn restart(&mut self) {
+        self.stop();
+        let port = self.url.rsplit(':').next().unwrap().to_string();
+        let cfg_path = self.dir.path().join("prometheus.yml");
+        let log = std::fs::File::create(self.dir.path().join("prometheus-2.log")).unwrap();
+        self.child = Some(
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", cfg_path.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    self.dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--storage.tsdb.retention.time=1h")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("restart prometheus"),
+        );
+        let q = format!("{}/api/v1/query?query=up", self.url);
+        wait_until(Duration::from_secs(30), "Prometheus again", || {
+            http_get(&q).is_some()
+        });
     }
 
     /// Stops the server now (the stale-source test).
