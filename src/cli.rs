@@ -281,6 +281,7 @@ impl PlanArgs {
                 .map(|w| w.percent() / 100.0)
                 .unwrap_or(base.max_error_rate),
             max_p99: self.max_p99.unwrap_or(base.max_p99),
+            evidence: base.evidence.clone(),
         };
         p.validate()?;
         Ok(p)
