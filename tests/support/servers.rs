@@ -181,11 +181,6 @@ frontend fe_prometheus
         hp
     }
 
-    /// Stops HAProxy (its socket stops answering), as a crash or `systemctl stop` would.
-    pub fn stop(&mut self) {
-        kill(&mut self.child);
-    }
-
     /// Kills HAProxy (SIGKILL: no cleanup, as a crash) and starts it again on the same
     /// config, so its weights are the config's again (the fault suite).
     pub fn crash_and_restart(&mut self, down_for: Duration) {
@@ -207,6 +202,11 @@ frontend fe_prometheus
             "HAProxy admin socket again",
             || self.socket.exists() && self.cmd("show info").contains("Name: HAProxy"),
         );
+    }
+
+    /// Stops HAProxy (its socket stops answering), as a crash or `systemctl stop` would.
+    pub fn stop(&mut self) {
+        kill(&mut self.child);
     }
 
     /// One runtime API command over the admin socket (a plain `UnixStream`, independent of

@@ -212,6 +212,11 @@ async fn watch_kind(
                 Internal::Event(kind, Box::new(ev))
             }
             Some(Err(e)) => {
+                // First probe one period from now: the watcher's own retry (sooner) usually
+                // re-lists first, and that event is the better proof.
+                if !failing {
+                    probe.reset();
+                }
                 failing = true;
                 Internal::Error(kind, format!("{kind} watch: {} (restarting)", causes(&e)))
             }
