@@ -1,7 +1,7 @@
 //! The command line, parsed with clap derive. docs/ARCHITECTURE.md lists what each
 //! subcommand starts.
 
-use crate::demo::Scenario;
+use crate::demo::{Pace, Scenario};
 use crate::domain::{Plan, PlanError, Weight};
 use crate::metrics::templates::DataPlane;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -208,16 +208,20 @@ impl PlanArgs {
 /// `aviary demo`.
 #[derive(Debug, Args, Clone)]
 pub struct DemoArgs {
-    /// What the canary gets wrong.
+    /// Tell one rollout's story instead of the fleet's: what its canary gets wrong.
+    #[arg(long, value_enum)]
+    pub scenario: Option<Scenario>,
+    /// presenter: about 90 s, steps that dwell long enough to read; fast: 4× quicker.
     #[arg(long, value_enum, default_value_t)]
-    pub scenario: Scenario,
+    pub pace: Pace,
     /// Seed for routing and failures; the same seed replays the same run.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Requests per second from the load generator (0 = none).
+    /// Requests per second from each service's load generator (0 = none).
     #[arg(long, default_value_t = 50)]
     pub rps: u32,
-    /// Router listen address; the bound address is shown so you can curl it.
+    /// First router's listen address (with a port, the fleet's next routers take the next
+    /// ports); every bound address is shown so you can curl it.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// Start paused: step by hand with `n`.

@@ -19,6 +19,8 @@ pub enum Effect {
     Write(WriteRequest),
     /// Record an operator action that needed no router write.
     Audit(LocalAction),
+    /// Start the demo's story over (the demo world listens; nothing else does).
+    RestartDemo,
     /// Stop the session.
     Quit,
 }
@@ -32,6 +34,7 @@ pub struct Executor {
     tx: mpsc::Sender<Msg>,
     timeout: Duration,
     webhook: Option<crate::change_event::Webhook>,
+    restart_demo: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Executor {
@@ -50,6 +53,7 @@ impl Executor {
             tx,
             timeout: Duration::from_secs(15),
             webhook: None,
+            restart_demo: None,
         }
     }
 
@@ -64,6 +68,11 @@ impl Executor {
         self.webhook = Some(hook);
     }
 
+    /// Where `RestartDemo` goes: the demo world's story task.
+    pub fn set_restart_demo(&mut self, n: Arc<tokio::sync::Notify>) {
+        self.restart_demo = Some(n);
+    }
+
     /// Registers the router for one provider kind in place.
     pub fn add_router(&mut self, kind: ProviderKind, router: Arc<dyn Router>) {
         self.routers.insert(kind, router);
@@ -72,6 +81,11 @@ impl Executor {
     /// Starts the effect; never waits for it. `Quit` is handled by the loop, not here.
     pub fn run(&self, effect: Effect) {
         match effect {
+            Effect::RestartDemo => {
+                if let Some(n) = &self.restart_demo {
+                    n.notify_one();
+                }
+            }
             Effect::Write(req) => {
                 let router = self.routers.get(&req.target.provider).cloned();
                 let audit = self.audit.clone();

@@ -36,6 +36,8 @@ pub enum Action {
     Log,
     /// Toggle help.
     Help,
+    /// Start the demo's story over (demo only).
+    Restart,
     /// Quit.
     Quit,
 }
@@ -250,6 +252,14 @@ impl Default for Keymap {
                 b(Action::Theme, "theme", &["t"], "next theme", false, false),
                 b(Action::Log, "log", &["l"], "log pane", false, false),
                 b(Action::Help, "help", &["?"], "help", false, true),
+                b(
+                    Action::Restart,
+                    "restart",
+                    &["R"],
+                    "restart the demo story",
+                    false,
+                    false,
+                ),
                 b(Action::Quit, "quit", &["q", "ctrl-c"], "quit", false, true),
             ],
         }

@@ -15,12 +15,23 @@ const TOAST: Duration = Duration::from_secs(6);
 
 /// Draws the toast line (empty once the toast is old).
 pub fn toast(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(t) = &app.toast else {
+    let live = app
+        .toast
+        .as_ref()
+        .filter(|t| app.now.duration_since(t.at).unwrap_or_default() <= TOAST);
+    let Some(t) = live else {
+        // The demo's caption narrates the story on this line whenever no toast needs it.
+        if let Some(c) = demo_caption(app) {
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    format!(" ▶ {c}"),
+                    Style::default().fg(theme.accent),
+                )),
+                area,
+            );
+        }
         return;
     };
-    if app.now.duration_since(t.at).unwrap_or_default() > TOAST {
-        return;
-    }
     let color = match t.level {
         Level::Info => theme.ok,
         Level::Warn => theme.warn,
@@ -33,6 +44,14 @@ pub fn toast(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         )),
         area,
     );
+}
+
+/// The demo world's caption (its source's status line), if this is the demo.
+pub fn demo_caption(app: &App) -> Option<&str> {
+    app.sources
+        .iter()
+        .find(|(id, _)| id.0 == "demo")
+        .and_then(|(_, s)| s.info.as_deref())
 }
 
 /// Draws the key hints for the current context.

@@ -3,9 +3,9 @@
 
 use super::operator::{command_for, operator, refusal};
 use crate::app::{App, Confirm, Level, Modal};
-use crate::domain::Weight;
 use crate::domain::change::{Command, Origin};
 use crate::domain::weight::validate_for;
+use crate::domain::{ProviderKind, Weight};
 use crate::effect::Effect;
 use crate::keymap::Action;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -187,6 +187,22 @@ fn browse(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Log => app.ui.log_pane = !app.ui.log_pane,
         Action::Help => app.ui.help = !app.ui.help,
+        Action::Restart => {
+            // Only the demo world can start over; a real fleet cannot be rewound.
+            if app
+                .rollouts
+                .keys()
+                .any(|k| k.provider == ProviderKind::Demo)
+            {
+                app.toast(Level::Info, "restarting the demo story");
+                return vec![Effect::RestartDemo];
+            }
+            refuse(
+                app,
+                "restart",
+                "only the demo's story can start over".into(),
+            );
+        }
         Action::Quit => {
             app.should_quit = true;
             return vec![Effect::Quit];
