@@ -9,9 +9,24 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The version with the commit it was built from (`0.1.0 (3791a91)`), so a bug report names
+/// the exact build; `unknown` outside a git checkout.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("AVIARY_COMMIT"), ")");
+
+/// Writes the completion script for `shell` to `out`.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "aviary", out);
+}
+
+/// Writes the manual page (roff) to `out`.
+pub fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)
+}
+
 /// aviary: a terminal control room for live canary rollouts.
 #[derive(Debug, Parser)]
-#[command(name = "aviary", version, about, long_about = None)]
+#[command(name = "aviary", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// Global options.
     #[command(flatten)]
@@ -66,6 +81,14 @@ pub enum Commands {
     /// Watch and steer the rollouts on a Kubernetes cluster: Argo Rollouts, Flagger Canaries,
     /// and weighted Istio VirtualServices, Gateway API HTTPRoutes and SMI TrafficSplits.
     Kube(KubeArgs),
+    /// Print a shell completion script (e.g. `aviary completions bash > /etc/bash_completion.d/aviary`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from these same flags: `aviary man | man -l -`.
+    Man,
 }
 
 /// `aviary kube`.

@@ -27,6 +27,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Packaging helpers read nothing: a broken config must not stop a shell's completions.
+    match &cli.command {
+        Commands::Completions { shell } => {
+            aviary::cli::completions(*shell, &mut std::io::stdout());
+            return Ok(());
+        }
+        Commands::Man => return Ok(aviary::cli::man(&mut std::io::stdout())?),
+        _ => {}
+    }
     // Config, theme and keys are read and checked before anything else, so a typo ends
     // here with the file and line named, the terminal untouched.
     let settings = aviary::settings::Settings::load(&cli.global)?;
@@ -46,5 +55,6 @@ fn run(cli: Cli) -> Result<()> {
         Commands::Haproxy(args) => rt.block_on(aviary::run::haproxy(args, cli.global, plan)),
         Commands::Consul(args) => rt.block_on(aviary::run::consul(args, cli.global, plan)),
         Commands::Kube(args) => rt.block_on(aviary::run::kube(args, cli.global, plan)),
+        Commands::Completions { .. } | Commands::Man => Ok(()),
     }
 }

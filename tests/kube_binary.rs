@@ -534,3 +534,41 @@ async fn per_build_traffic_comes_from_prometheus() {
         run.lines
     );
 }
+
+/// The binary lists an ingress-nginx canary beside its primary as one rollout with the
+/// annotation's weight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_canary_ingress_is_listed_with_its_weight() {
+    let api = FakeApi::start().await;
+    api.insert(doc(
+        "ingress-nginx/examples/docs-canary-main-ingress.yaml",
+        "Ingress",
+    ));
+    api.insert(doc(
+        "ingress-nginx/examples/docs-canary-weighted-ingress.yaml",
+        "Ingress",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, api.kubeconfig("default")).unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let args = [
+        "--headless",
+        "--duration",
+        "3s",
+        "--audit-log",
+        audit.to_str().unwrap(),
+        "kube",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+    ];
+    let run = run_aviary(&args, || async {}).await;
+    assert!(run.status.success(), "{}", run.stderr);
+    let last = last_lines(&run.lines);
+    let line = &last["nginx:default/canary"];
+    assert_eq!(
+        weights(line),
+        BTreeMap::from([("production".into(), 50.0), ("canary".into(), 50.0)]),
+        "{line:#}"
+    );
+}

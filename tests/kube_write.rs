@@ -923,3 +923,47 @@ async fn a_kind_the_user_cannot_list_is_stale_and_the_others_still_show() {
             .any(|k| k.provider == aviary::domain::ProviderKind::Smi)
     );
 }
+
+/// ingress-nginx: `w` on a canary Ingress is one JSON Patch on its `canary-weight`
+/// annotation (a string), guarded by the resourceVersion and the old value; the primary
+/// Ingress is never written; the new weight reads back from the watch.
+#[tokio::test]
+async fn nginx_canary_weight_is_one_annotation_patch() {
+    let primary = doc(
+        "ingress-nginx/examples/docs-canary-main-ingress.yaml",
+        "Ingress",
+    );
+    let canary = doc(
+        "ingress-nginx/examples/docs-canary-weighted-ingress.yaml",
+        "Ingress",
+    );
+    let mut wd = world(vec![primary, canary], Options::default(), false, |_| {}).await;
+    let r = wd.rollout("nginx:default/canary");
+    assert_eq!(r.canary_weight(), w(50));
+    assert_eq!(r.stable().unwrap().name, "production");
+    let rv = r.version.clone().unwrap();
+    let ok = wd
+        .act("nginx:default/canary", Command::SetWeight(w(20)))
+        .await
+        .unwrap();
+    assert_eq!(ok.canary_weight, Some(w(20)));
+    let ws = wd.api.writes();
+    let p = "/metadata/annotations/nginx.ingress.kubernetes.io~1canary-weight";
+    assert_write(
+        &ws[0],
+        "PATCH",
+        "/apis/networking.k8s.io/v1/namespaces/default/ingresses/canary",
+        JSONP,
+        json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+            {"op": "test", "path": p, "value": "50"},
+            {"op": "replace", "path": p, "value": "20"},
+        ]),
+    );
+    assert!(
+        ws.iter()
+            .all(|r| !r.path.ends_with("/ingresses/production")),
+        "{ws:#?}"
+    );
+    assert_eq!(wd.rollout("nginx:default/canary").canary_weight(), w(20));
+}

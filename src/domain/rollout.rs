@@ -27,6 +27,8 @@ pub enum ProviderKind {
     Consul,
     /// HAProxy runtime API.
     Haproxy,
+    /// An ingress-nginx canary `Ingress` (weight in its `canary-weight` annotation).
+    Nginx,
 }
 
 impl ProviderKind {
@@ -41,6 +43,7 @@ impl ProviderKind {
             ProviderKind::Smi => "smi",
             ProviderKind::Consul => "consul",
             ProviderKind::Haproxy => "haproxy",
+            ProviderKind::Nginx => "nginx",
         }
     }
 }

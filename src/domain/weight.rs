@@ -201,6 +201,20 @@ pub mod rules {
     pub fn nginx(canary: Weight, total: u32) -> u32 {
         (canary.percent() * f64::from(total) / 100.0).round() as u32
     }
+
+    /// The `canary-weight` for `canary` out of `total`, refused when it would have to round
+    /// (30.5 % out of 100), so the weight written is the weight confirmed.
+    pub fn nginx_exact(canary: Weight, total: u32) -> Result<u32, WeightError> {
+        let exact = f64::from(canary.basis_points()) * f64::from(total) / 10_000.0;
+        if (exact - exact.round()).abs() > 1e-9 {
+            return Err(WeightError::NotExpressible {
+                router: "ingress-nginx",
+                rule: "whole steps of canary-weight-total (100 unless set)",
+                value: canary.percent(),
+            });
+        }
+        Ok(exact.round() as u32)
+    }
 }
 
 /// Why `w` is refused on a controller-owned rollout: the controller rewrites any weight
@@ -234,6 +248,9 @@ pub fn validate_for(kind: ProviderKind, w: Weight) -> Result<Option<String>, Str
         }
         ProviderKind::Argo => Err(controller_owns_route("Argo Rollouts")),
         ProviderKind::Flagger => Err(controller_owns_route("Flagger")),
+        ProviderKind::Nginx => rules::nginx_exact(w, 100)
+            .map(|_| None)
+            .map_err(|e| e.to_string()),
         ProviderKind::Demo | ProviderKind::GatewayApi | ProviderKind::Consul => Ok(None),
     }
 }
@@ -303,6 +320,8 @@ mod tests {
     fn nginx_scales_to_the_total() {
         assert_eq!(nginx(w(50.0), 100), 50);
         assert_eq!(nginx(w(50.0), 1000), 500);
+        assert_eq!(nginx_exact(w(12.5), 1000).unwrap(), 125);
+        assert!(nginx_exact(w(12.5), 100).is_err());
     }
 
     #[test]

@@ -245,6 +245,29 @@ pub fn claims(obj: &DynamicObject) -> Vec<ObjRef> {
             .unwrap_or_else(|| name.clone());
         out.push(ObjRef::new(Kind::TrafficSplit, ns.clone(), split));
     }
+    if let Some(nginx) = &tr.nginx {
+        // Argo generates `<rollout>-<stableIngress>-canary` beside each stable Ingress and
+        // rewrites its canary-weight on every step.
+        let stable = nginx
+            .get("stableIngress")
+            .and_then(Value::as_str)
+            .into_iter()
+            .chain(
+                nginx
+                    .get("stableIngresses")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str),
+            );
+        for s in stable {
+            out.push(ObjRef::new(
+                Kind::Ingress,
+                ns.clone(),
+                format!("{name}-{s}-canary"),
+            ));
+        }
+    }
     for (plugin, cfg) in &tr.plugins {
         if !plugin.ends_with("gatewayAPI") {
             continue;

@@ -9,7 +9,6 @@ use super::kube::fields::{SpecStatus, spec_status, unreadable};
 use super::kube::kinds::{self, Kind, ObjRef};
 use super::kube::patch::{self, Step};
 use super::kube::split;
-use super::{gateway_api, istio, smi};
 use crate::domain::change::Command;
 use crate::domain::weight::controller_owns_route;
 use crate::domain::{
@@ -123,13 +122,14 @@ impl SpecStatus<Spec, Status> {
 }
 
 /// The router kind Flagger writes for a mesh provider (`istio`, `gatewayapi:v1`, `linkerd`…);
-/// `None` for providers aviary cannot write (nginx, App Mesh, Kuma, Contour, …).
+/// `None` for providers aviary cannot write (App Mesh, Kuma, Contour, …).
 pub fn router_kind(provider: &str) -> Option<Kind> {
     let p = provider.split(':').next().unwrap_or(provider);
     match p {
         "istio" => Some(Kind::VirtualService),
         "gatewayapi" => Some(Kind::HttpRoute),
         "linkerd" | "smi" | "osm" => Some(Kind::TrafficSplit),
+        "nginx" => Some(Kind::Ingress),
         _ => None,
     }
 }
@@ -151,8 +151,28 @@ pub fn claims(obj: &DynamicObject, default_mesh: &str) -> Vec<ObjRef> {
         return Vec::new();
     };
     router_kind(&v.provider(default_mesh))
-        .map(|k| vec![ObjRef::new(k, kinds::namespace(obj), v.service(obj))])
+        .map(|k| {
+            vec![ObjRef::new(
+                k,
+                kinds::namespace(obj),
+                router_name(k, &v, obj),
+            )]
+        })
         .unwrap_or_default()
+}
+
+/// The name of the router object Flagger writes: the mesh route is named after the service;
+/// for ingress-nginx it is the canary Ingress Flagger generates, `<ingressRef>-canary`.
+fn router_name(kind: Kind, v: &View, obj: &DynamicObject) -> String {
+    match (
+        kind,
+        obj.data
+            .pointer("/spec/ingressRef/name")
+            .and_then(Value::as_str),
+    ) {
+        (Kind::Ingress, Some(ingress)) => format!("{ingress}-canary"),
+        _ => v.service(obj),
+    }
 }
 
 fn phase(v: &View) -> Phase {
@@ -332,7 +352,7 @@ pub fn rollout(obj: &DynamicObject, ctx: &FlaggerCtx) -> Rollout {
         .and_then(kinds::timestamp);
     r.message = message(&v);
     r.router = match router {
-        Some(k) => format!("{k} {}/{svc}", kinds::namespace(obj)),
+        Some(k) => format!("{k} {}/{}", kinds::namespace(obj), router_name(k, &v, obj)),
         None => format!("{provider} (Flagger provider)"),
     };
     r.capabilities = capabilities(&v, router, ctx);
@@ -343,15 +363,15 @@ pub fn rollout(obj: &DynamicObject, ctx: &FlaggerCtx) -> Rollout {
 /// The JSON Patch that routes everything to the primary on Flagger's router object, `test`ing
 /// the weights it holds now so a concurrent Flagger step turns into a conflict.
 pub fn primary_only(kind: Kind, router: &DynamicObject) -> Result<Value, String> {
-    let splits = match kind {
-        Kind::VirtualService => istio::splits(router),
-        Kind::HttpRoute => gateway_api::splits(router),
-        Kind::TrafficSplit => smi::splits(router),
-        Kind::Rollout | Kind::Canary => Vec::new(),
-    };
+    let splits = super::kube::catalog::splits_of(kind, router);
     let mut ops = Vec::new();
     for s in &splits {
-        if let Ok(Value::Array(v)) = split::weight_patch(kind, router, s, Weight::ZERO, None) {
+        let patch = if kind == Kind::Ingress {
+            super::nginx::weight_patch(router, s, Weight::ZERO, None)
+        } else {
+            split::weight_patch(kind, router, s, Weight::ZERO, None)
+        };
+        if let Ok(Value::Array(v)) = patch {
             ops.extend(v);
         }
     }
@@ -424,7 +444,7 @@ pub fn steps(
                     return Err(format!(
                         "{k} {}/{} not found: cannot route to the primary",
                         kinds::namespace(obj),
-                        v.service(obj)
+                        router_name(k, &v, obj)
                     ));
                 }
                 _ if out.is_empty() => {

@@ -10,6 +10,7 @@ pub mod gateway_api;
 pub mod haproxy;
 pub mod istio;
 pub mod kube;
+pub mod nginx;
 pub mod smi;
 
 use crate::domain::change::{WriteOk, WriteRequest};

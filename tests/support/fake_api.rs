@@ -39,7 +39,7 @@ pub struct KindInfo {
     pub plural: &'static str,
 }
 
-pub const KINDS: [KindInfo; 5] = [
+pub const KINDS: [KindInfo; 6] = [
     KindInfo {
         group: "argoproj.io",
         version: "v1alpha1",
@@ -69,6 +69,12 @@ pub const KINDS: [KindInfo; 5] = [
         version: "v1alpha4",
         kind: "TrafficSplit",
         plural: "trafficsplits",
+    },
+    KindInfo {
+        group: "networking.k8s.io",
+        version: "v1",
+        kind: "Ingress",
+        plural: "ingresses",
     },
 ];
 

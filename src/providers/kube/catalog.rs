@@ -8,7 +8,7 @@ use super::access::Access;
 use super::kinds::{self, Kind, ObjRef};
 use super::split::{self, RawCtx};
 use crate::domain::{Owner, Rollout, RolloutKey};
-use crate::providers::{argo, flagger, gateway_api, istio, smi};
+use crate::providers::{argo, flagger, gateway_api, istio, nginx, smi};
 use kube::api::DynamicObject;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -114,6 +114,10 @@ impl Catalog {
             Kind::VirtualService => (Vec::new(), istio::rollouts(obj, &raw)),
             Kind::HttpRoute => (Vec::new(), gateway_api::rollouts(obj, &raw)),
             Kind::TrafficSplit => (Vec::new(), smi::rollouts(obj, &raw)),
+            Kind::Ingress => (
+                Vec::new(),
+                nginx::rollouts(obj, self.primary_service(obj).as_deref(), &raw),
+            ),
         };
         if let Some(version) = version {
             self.memo.borrow_mut().insert(
@@ -218,16 +222,35 @@ impl Catalog {
         self.get(&ObjRef::new(kind, ns, name)).map(|o| (kind, o))
     }
 
+    /// The Service behind the primary Ingress of an ingress-nginx canary: the non-canary
+    /// Ingress in the same namespace serving one of the canary's host and path pairs.
+    fn primary_service(&self, canary: &DynamicObject) -> Option<String> {
+        let ns = kinds::namespace(canary);
+        let routes = nginx::routes(canary);
+        self.all(Kind::Ingress)
+            .filter(|o| kinds::namespace(o) == ns && !nginx::is_canary(o))
+            .find(|o| nginx::routes(o).iter().any(|r| routes.contains(r)))
+            .and_then(nginx::backend_service)
+    }
+
     /// The split a raw router's rollout key names.
     pub fn split_for(&self, key: &RolloutKey) -> Option<(Kind, &DynamicObject, split::Split)> {
         let (kind, obj) = self.object_for(key)?;
-        let splits = match kind {
-            Kind::VirtualService => istio::splits(obj),
-            Kind::HttpRoute => gateway_api::splits(obj),
-            Kind::TrafficSplit => smi::splits(obj),
-            Kind::Rollout | Kind::Canary => return None,
-        };
+        let splits = splits_of(kind, obj);
         let s = split::find(&splits, &kinds::name(obj), &key.name)?.clone();
         Some((kind, obj, s))
+    }
+}
+
+/// The weighted splits a router object holds (none for the controller kinds, which own their
+/// routes). Stable names of an ingress-nginx canary are not needed here: only the canary's
+/// own annotation is ever written.
+pub fn splits_of(kind: Kind, obj: &DynamicObject) -> Vec<split::Split> {
+    match kind {
+        Kind::VirtualService => istio::splits(obj),
+        Kind::HttpRoute => gateway_api::splits(obj),
+        Kind::TrafficSplit => smi::splits(obj),
+        Kind::Ingress => nginx::splits(obj, None),
+        Kind::Rollout | Kind::Canary => Vec::new(),
     }
 }

@@ -1,4 +1,4 @@
-//! The five kinds aviary watches on a cluster, and small readers for the object metadata every
+//! The kinds aviary watches on a cluster, and small readers for the object metadata every
 //! converter needs. Objects stay `DynamicObject`s: the CRDs differ between controller versions,
 //! so each converter reads only the fields it understands and ignores the rest.
 
@@ -21,16 +21,19 @@ pub enum Kind {
     HttpRoute,
     /// SMI `TrafficSplit`.
     TrafficSplit,
+    /// Kubernetes `Ingress` (ingress-nginx canaries).
+    Ingress,
 }
 
 impl Kind {
     /// Every kind, controllers first (their claims decide which routers are shown).
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Rollout,
         Kind::Canary,
         Kind::VirtualService,
         Kind::HttpRoute,
         Kind::TrafficSplit,
+        Kind::Ingress,
     ];
 
     /// API group, as discovery reports it.
@@ -41,6 +44,7 @@ impl Kind {
             Kind::VirtualService => "networking.istio.io",
             Kind::HttpRoute => "gateway.networking.k8s.io",
             Kind::TrafficSplit => "split.smi-spec.io",
+            Kind::Ingress => "networking.k8s.io",
         }
     }
 
@@ -52,6 +56,7 @@ impl Kind {
             Kind::VirtualService => "VirtualService",
             Kind::HttpRoute => "HTTPRoute",
             Kind::TrafficSplit => "TrafficSplit",
+            Kind::Ingress => "Ingress",
         }
     }
 
@@ -63,6 +68,7 @@ impl Kind {
             Kind::VirtualService => "virtualservices",
             Kind::HttpRoute => "httproutes",
             Kind::TrafficSplit => "trafficsplits",
+            Kind::Ingress => "ingresses",
         }
     }
 
@@ -74,6 +80,7 @@ impl Kind {
             Kind::VirtualService => "v1",
             Kind::HttpRoute => "v1",
             Kind::TrafficSplit => "v1alpha4",
+            Kind::Ingress => "v1",
         }
     }
 
@@ -85,6 +92,7 @@ impl Kind {
             Kind::VirtualService => ProviderKind::Istio,
             Kind::HttpRoute => ProviderKind::GatewayApi,
             Kind::TrafficSplit => ProviderKind::Smi,
+            Kind::Ingress => ProviderKind::Nginx,
         }
     }
 

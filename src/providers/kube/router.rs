@@ -59,7 +59,12 @@ pub fn plan(shared: &Shared, req: &WriteRequest) -> Result<(ObjRef, Vec<Step>), 
             let (kind, obj, s) = cat
                 .split_for(&req.target)
                 .ok_or_else(|| RouterError::Failed(format!("{}: the split is gone", req.target)))?;
-            super::split::weight_patch(kind, obj, &s, *w, expected).map(|ops| {
+            let ops = if kind == Kind::Ingress {
+                crate::providers::nginx::weight_patch(obj, &s, *w, expected)
+            } else {
+                super::split::weight_patch(kind, obj, &s, *w, expected)
+            };
+            ops.map(|ops| {
                 vec![super::patch::json_patch(
                     ObjRef::of(kind, obj),
                     ops,
@@ -225,12 +230,7 @@ impl KubeRouter {
     }
 
     fn read_back(&self, kind: Kind, obj: &DynamicObject, req: &WriteRequest) -> Option<Weight> {
-        let splits = match kind {
-            Kind::VirtualService => crate::providers::istio::splits(obj),
-            Kind::HttpRoute => crate::providers::gateway_api::splits(obj),
-            Kind::TrafficSplit => crate::providers::smi::splits(obj),
-            Kind::Rollout | Kind::Canary => return None,
-        };
+        let splits = super::catalog::splits_of(kind, obj);
         super::split::find(&splits, &kinds::name(obj), &req.target.name)
             .map(super::split::canary_share)
     }
