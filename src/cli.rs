@@ -60,6 +60,9 @@ pub struct GlobalArgs {
     /// Stop after this long at most (e.g. 60s, 2m). Headless also stops once every plan has ended.
     #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Record every input of the session (JSON lines) for `aviary replay FILE`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     /// POST every write aviary makes, with its before/after weights and undo, as JSON here.
     #[arg(long, global = true, value_name = "URL")]
     pub event_webhook: Option<String>,
@@ -71,6 +74,9 @@ pub enum Commands {
     /// Run the whole story on this machine: two builds over real HTTP, a weighted router,
     /// a load generator and the autopilot. No cluster needed.
     Demo(DemoArgs),
+    /// Play a `--record` file through the same core and screen, read-only: pause (space),
+    /// step a second (.), seek to the next or previous write (→/←), speed (s: 1×, 10×, 60×).
+    Replay(ReplayArgs),
     /// Many seeded rollouts of synthetic traffic through the real autopilot, both judges on
     /// the same traffic, in simulated time: what each lets through (docs/JUDGE.md).
     Simulate(SimulateArgs),
@@ -143,6 +149,16 @@ pub struct PromArgs {
     /// haproxy for `aviary haproxy`, consul for `aviary consul`, istio for `aviary kube`).
     #[arg(long, value_enum, value_name = "MESH")]
     pub mesh: Option<DataPlane>,
+}
+
+/// `aviary replay`.
+#[derive(Debug, Args, Clone)]
+pub struct ReplayArgs {
+    /// A recording written with `--record FILE`.
+    pub file: PathBuf,
+    /// Playback speed to start at (1, 10 or 60; `s` cycles them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub speed: u32,
 }
 
 /// `aviary simulate`.

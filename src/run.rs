@@ -16,8 +16,10 @@ use std::time::SystemTime;
 mod kube;
 mod metrics;
 mod offcluster;
+pub mod replay;
 pub use kube::kube;
 pub use offcluster::{consul, consul_session, haproxy, haproxy_session};
+pub use replay::replay;
 
 /// Where the audit log goes: `--audit-log`, else `<data dir>/audit.jsonl`.
 pub fn audit_path(global: &GlobalArgs) -> PathBuf {
@@ -138,6 +140,12 @@ pub async fn demo(args: DemoArgs, global: GlobalArgs, base_plan: Plan) -> Result
 /// Runs a ready session: JSON lines with `--headless`, else the control room. Every
 /// subcommand ends here, so all of them get the same screen and keys.
 pub async fn frontend(mut session: Session, global: &GlobalArgs) -> Result<()> {
+    if let Some(path) = &global.record {
+        // Created here, when the app is fully configured and before its first message.
+        let r = crate::record::Recorder::create(path, &session.app)
+            .wrap_err_with(|| format!("could not create the recording {}", path.display()))?;
+        session.recorder = Some(r);
+    }
     if global.headless {
         let mut out = std::io::stdout();
         crate::headless::run(session, global.duration, &mut out).await?;
