@@ -89,6 +89,13 @@ pub struct Entry {
     pub msg: Msg,
 }
 
+/// [`Entry`] by reference, so recording never clones a message.
+#[derive(Serialize)]
+struct EntryRef<'a> {
+    t_ms: u64,
+    msg: &'a Msg,
+}
+
 /// Appends messages to a recording file.
 pub struct Recorder {
     out: BufWriter<File>,
@@ -118,9 +125,9 @@ impl Recorder {
         if self.error.is_some() {
             return;
         }
-        let entry = Entry {
+        let entry = EntryRef {
             t_ms: self.began.elapsed().as_millis() as u64,
-            msg: msg.clone(),
+            msg,
         };
         let res = serde_json::to_string(&entry)
             .map_err(std::io::Error::other)

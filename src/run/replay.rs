@@ -26,6 +26,8 @@ pub struct Player {
     /// The live operator's view state: selection, dialogs, filter, terminal size.
     op_ui: UiState,
     next: usize,
+    /// Show what the operator saw (selection, detail, dialogs) until the viewer moves.
+    follow: bool,
 }
 
 /// What a seek lands on.
@@ -50,6 +52,7 @@ impl Player {
             app,
             op_ui,
             next: 0,
+            follow: true,
         }
     }
 
@@ -77,26 +80,40 @@ impl Player {
         self.rec.entries.last().map(|e| e.t_ms).unwrap_or(0)
     }
 
-    /// Applies the next entry; false at the end. Returns what it applied.
+    /// Applies the next entry; `None` at the end. Returns what it applied.
     pub fn step(&mut self) -> Option<&Entry> {
         let i = self.next;
         let msg = self.rec.entries.get(i)?.msg.clone();
         self.next += 1;
-        match msg {
-            // The operator's keys act on the operator's view, not the viewer's.
-            m @ (Msg::Key(_) | Msg::Resize(..)) => {
-                std::mem::swap(&mut self.app.ui, &mut self.op_ui);
-                let _ = update(&mut self.app, m);
-                std::mem::swap(&mut self.app.ui, &mut self.op_ui);
-                // Keep the viewer's keymap and themes; carry over nothing else.
-            }
-            m => {
-                let _ = update(&mut self.app, m);
-            }
+        // Every message meets the operator's view, as it did live (the first upsert selects,
+        // a recorded key acts on what the operator had selected); effects are dropped.
+        std::mem::swap(&mut self.app.ui, &mut self.op_ui);
+        let _ = update(&mut self.app, msg);
+        std::mem::swap(&mut self.app.ui, &mut self.op_ui);
+        if self.follow {
+            let (v, o) = (&mut self.app.ui, &self.op_ui);
+            v.selected = o.selected.clone();
+            v.detail = o.detail;
+            v.modal = o.modal.clone();
+            v.filter = o.filter.clone();
+            v.help = o.help;
+        } else if self
+            .app
+            .ui
+            .selected
+            .as_ref()
+            .is_none_or(|k| !self.app.rollouts.contains_key(k))
+        {
+            self.app.ui.selected = self.op_ui.selected.clone();
         }
         // The live session ended here; the replay ends when the viewer says so.
         self.app.should_quit = false;
         self.rec.entries.get(i)
+    }
+
+    /// The viewer takes over the view (after a view key): it stops following the operator's.
+    pub fn detach(&mut self) {
+        self.follow = false;
     }
 
     /// Applies every entry up to offset `t_ms`.
@@ -210,7 +227,7 @@ pub fn next_speed(s: u32) -> u32 {
 pub fn status(p: &Player, speed: u32, paused: bool) -> String {
     let mmss = |ms: u64| format!("{}:{:02}", ms / 60_000, (ms / 1000) % 60);
     format!(
-        "{} {}/{} {speed}× (read-only) — space pause, . +1s, ←/→ write, s speed",
+        "{} {}/{} {speed}× (read-only) · space ⏯ · . +1s · ←/→ write · s speed",
         if paused { "⏸" } else { "▶" },
         mmss(p.now_ms()),
         mmss(p.end_ms()),
@@ -334,6 +351,8 @@ async fn tui(mut p: Player, themes: Vec<crate::theme::Theme>, speed: u32) -> std
 fn viewer_key(p: &mut Player, k: crossterm::event::KeyEvent) {
     let action = p.app.ui.keymap.action(&k);
     if p.app.ui.help || action.is_some_and(is_view_action) {
+        p.detach();
+        p.app.ui.modal = None; // a copy of the operator's dialog; the viewer cannot answer it
         let _ = update(&mut p.app, Msg::Key(k));
     } else if action.is_some() {
         p.app.toast(
