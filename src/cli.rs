@@ -66,6 +66,20 @@ pub struct GlobalArgs {
     /// POST every write aviary makes, with its before/after weights and undo, as JSON here.
     #[arg(long, global = true, value_name = "URL")]
     pub event_webhook: Option<String>,
+    /// The webhook's payload: generic (aviary's JSON), dynatrace (Events API v2 ingest) or
+    /// datadog (v1 event). A bare Dynatrace/Datadog base URL gets the API path appended.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
+    pub event_format: crate::change_event::EventFormat,
+    /// Credential for the event API, read from this file (never printed): a Dynatrace token
+    /// with events.ingest (else $DT_API_TOKEN), a Datadog API key (else $DD_API_KEY).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub event_token_file: Option<PathBuf>,
 }
 
 /// Subcommands.
@@ -137,7 +151,7 @@ pub struct PromArgs {
     /// Prometheus base URL for per-build traffic, errors and latency. One that does not
     /// answer at start is a warning and a stale source, never a refusal to start: abort
     /// must work without metrics.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["dynatrace", "datadog"])]
     pub prometheus: Option<String>,
     /// Bearer token for Prometheus, read from this file (never printed).
     #[arg(long, value_name = "FILE", requires = "prometheus")]
@@ -149,6 +163,51 @@ pub struct PromArgs {
     /// haproxy for `aviary haproxy`, consul for `aviary consul`, istio for `aviary kube`).
     #[arg(long, value_enum, value_name = "MESH")]
     pub mesh: Option<DataPlane>,
+    /// Dynatrace or Datadog instead of Prometheus.
+    #[command(flatten)]
+    pub saas: SaasArgs,
+}
+
+impl PromArgs {
+    /// Whether any metrics source was asked for (else the router's own counters, if any).
+    pub fn any(&self) -> bool {
+        self.prometheus.is_some() || self.saas.dynatrace.is_some() || self.saas.datadog.is_some()
+    }
+}
+
+/// The hosted metrics services; at most one source at a time.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Metrics")]
+pub struct SaasArgs {
+    /// Dynatrace environment URL (https://{id}.live.dynatrace.com) for per-build traffic,
+    /// errors and latency through the Metrics API v2.
+    #[arg(long, value_name = "URL", conflicts_with = "datadog")]
+    pub dynatrace: Option<String>,
+    /// Dynatrace API token (metrics.read) from this file (else $DT_API_TOKEN; never printed).
+    #[arg(long, value_name = "FILE", requires = "dynatrace")]
+    pub dynatrace_token_file: Option<PathBuf>,
+    /// The dimension that tells builds apart: a request attribute holding the build version.
+    #[arg(long, value_name = "KEY", requires = "dynatrace")]
+    pub dynatrace_build_dimension: Option<String>,
+    /// Metric selector template (TOML) replacing the built-in one (README: Dynatrace).
+    #[arg(long, value_name = "FILE", requires = "dynatrace")]
+    pub dynatrace_template: Option<PathBuf>,
+    /// Datadog site (datadoghq.com, datadoghq.eu, us3.datadoghq.com…) or a full http(s)://
+    /// API base, for per-build traffic, errors and latency through the metrics query API.
+    #[arg(long, value_name = "SITE")]
+    pub datadog: Option<String>,
+    /// Datadog API key from this file (else $DD_API_KEY; never printed).
+    #[arg(long, value_name = "FILE", requires = "datadog")]
+    pub datadog_api_key_file: Option<PathBuf>,
+    /// Datadog application key from this file (else $DD_APP_KEY; never printed).
+    #[arg(long, value_name = "FILE", requires = "datadog")]
+    pub datadog_app_key_file: Option<PathBuf>,
+    /// The tag that tells builds apart (default: version, the unified service tag).
+    #[arg(long, value_name = "TAG", requires = "datadog")]
+    pub datadog_build_tag: Option<String>,
+    /// Query template (TOML) replacing the built-in one (README: Datadog).
+    #[arg(long, value_name = "FILE", requires = "datadog")]
+    pub datadog_template: Option<PathBuf>,
 }
 
 /// `aviary replay`.
@@ -238,6 +297,7 @@ impl PlanArgs {
                 .map(|w| w.percent() / 100.0)
                 .unwrap_or(base.max_error_rate),
             max_p99: self.max_p99.unwrap_or(base.max_p99),
+            evidence: base.evidence.clone(),
         };
         p.validate()?;
         Ok(p)
@@ -366,5 +426,32 @@ mod tests {
         };
         assert!(d.plan.resolve(&Plan::default()).is_err());
         assert!(Cli::try_parse_from(["aviary", "demo", "--step", "160"]).is_err());
+    }
+
+    #[test]
+    fn one_metrics_source_at_a_time_and_keys_need_their_source() {
+        let base = ["aviary", "haproxy", "--socket", "s", "--backend", "b"];
+        let with = |extra: &[&str]| {
+            let mut v: Vec<&str> = base.to_vec();
+            v.extend_from_slice(&["--stable", "a", "--canary", "c"]);
+            v.extend_from_slice(extra);
+            Cli::try_parse_from(v)
+        };
+        assert!(with(&["--prometheus", "http://p", "--dynatrace", "http://d"]).is_err());
+        assert!(with(&["--prometheus", "http://p", "--datadog", "datadoghq.com"]).is_err());
+        assert!(with(&["--dynatrace", "http://d", "--datadog", "datadoghq.com"]).is_err());
+        assert!(with(&["--dynatrace-token-file", "f"]).is_err());
+        assert!(with(&["--datadog-app-key-file", "f"]).is_err());
+        let cli = with(&["--datadog", "datadoghq.eu", "--datadog-build-tag", "v"]).unwrap();
+        let Commands::Haproxy(h) = cli.command else {
+            panic!("not haproxy")
+        };
+        assert!(h.metrics.any());
+        assert_eq!(h.metrics.saas.datadog_build_tag.as_deref(), Some("v"));
+        let cli = Cli::try_parse_from(["aviary", "--event-format", "datadog", "demo"]).unwrap();
+        assert_eq!(
+            cli.global.event_format,
+            crate::change_event::EventFormat::Datadog
+        );
     }
 }

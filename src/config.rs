@@ -121,6 +121,7 @@ impl Config {
                 .max_error_rate
                 .map_or(base.max_error_rate, |w| w.0.percent() / 100.0),
             max_p99: p.max_p99.map_or(base.max_p99, |d| d.0),
+            evidence: base.evidence.clone(),
         };
         plan.validate().map_err(|e| ConfigError::Plan {
             file: file.to_string(),

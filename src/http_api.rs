@@ -70,6 +70,10 @@ pub enum Auth {
     Bearer(Secret),
     /// A named header carrying the token (`X-Consul-Token`).
     Header(&'static str, Secret),
+    /// `Authorization: <scheme> <token>` (Dynatrace's `Api-Token`).
+    Scheme(&'static str, Secret),
+    /// Several named headers, each with its own secret (Datadog's API and application keys).
+    Headers(Vec<(&'static str, Secret)>),
 }
 
 /// A base URL, a reqwest client with timeouts, and the credential to send.
@@ -122,6 +126,10 @@ impl ApiClient {
             Auth::None => r,
             Auth::Bearer(s) => r.bearer_auth(s.expose()),
             Auth::Header(name, s) => r.header(*name, s.expose()),
+            Auth::Scheme(scheme, s) => {
+                r.header("Authorization", format!("{scheme} {}", s.expose()))
+            }
+            Auth::Headers(h) => h.iter().fold(r, |r, (name, s)| r.header(*name, s.expose())),
         }
     }
 }
@@ -135,7 +143,11 @@ mod tests {
         let c = ApiClient::new("http://127.0.0.1:9", "test", Duration::from_secs(1))
             .unwrap()
             .with_auth(Auth::Header("X-Token", Secret::new("s3cret")));
-        let shown = format!("{c:?} {:?}", Secret::new("s3cret"));
+        let dd = ApiClient::new("http://127.0.0.1:9", "test", Duration::from_secs(1))
+            .unwrap()
+            .with_auth(Auth::Headers(vec![("DD-API-KEY", Secret::new("s3cret"))]));
+        let dt = Auth::Scheme("Api-Token", Secret::new("s3cret"));
+        let shown = format!("{c:?} {dd:?} {dt:?} {:?}", Secret::new("s3cret"));
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("<redacted>"));
     }

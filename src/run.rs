@@ -40,9 +40,13 @@ pub fn session(args: &PlanArgs, global: &GlobalArgs, base: &Plan) -> Result<Sess
     app.judge = args.judge.judge();
     let mut session = Session::new(app, audit, actor());
     if let Some(url) = &global.event_webhook {
-        session
-            .executor
-            .set_webhook(crate::change_event::Webhook::new(url.clone()));
+        let hook = crate::change_event::Webhook::from_flags(
+            url,
+            global.event_format,
+            global.event_token_file.as_deref(),
+        )
+        .map_err(|e| color_eyre::eyre::eyre!(e))?;
+        session.executor.set_webhook(hook);
     }
     Ok(session)
 }

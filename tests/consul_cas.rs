@@ -248,6 +248,7 @@ fn set(w: f64, version: Option<&str>) -> WriteRequest {
         requested: Some(w),
         change: RouterChange::CanaryWeight(w),
         expected_version: version.map(String::from),
+        builds: Default::default(),
     }
 }
 

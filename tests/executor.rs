@@ -42,6 +42,7 @@ fn abort() -> Effect {
         requested: Some(Weight::ZERO),
         change: RouterChange::CanaryWeight(Weight::ZERO),
         expected_version: None,
+        builds: Default::default(),
     })
 }
 

@@ -536,9 +536,10 @@ async fn per_build_traffic_comes_from_prometheus() {
 }
 
 /// The binary lists an ingress-nginx canary beside its primary as one rollout with the
-/// annotation's weight.
+/// annotation's weight, and an OpenKruise Rollout paused at its first step with that step's
+/// traffic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_canary_ingress_is_listed_with_its_weight() {
+async fn nginx_canary_ingress_and_kruise_rollout_are_listed_with_their_weights() {
     let api = FakeApi::start().await;
     api.insert(doc(
         "ingress-nginx/examples/docs-canary-main-ingress.yaml",
@@ -548,6 +549,7 @@ async fn nginx_canary_ingress_is_listed_with_its_weight() {
         "ingress-nginx/examples/docs-canary-weighted-ingress.yaml",
         "Ingress",
     ));
+    api.insert(doc("openkruise/rollout-paused-step.yaml", "Rollout"));
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     std::fs::write(&kc, api.kubeconfig("default")).unwrap();
@@ -571,4 +573,11 @@ async fn nginx_canary_ingress_is_listed_with_its_weight() {
         BTreeMap::from([("production".into(), 50.0), ("canary".into(), 50.0)]),
         "{line:#}"
     );
+    let line = &last["kruise:default/rollouts-demo"];
+    assert_eq!(
+        weights(line),
+        wmap(&[("workload-demo", 80.0), ("workload-demo-canary", 20.0)]),
+        "{line:#}"
+    );
+    assert_eq!(line["phase"], "AwaitingPromotion", "{line:#}");
 }

@@ -164,6 +164,7 @@ impl World {
             },
             change,
             expected_version: r.version.clone(),
+            builds: Default::default(),
         };
         self.api.clear_requests();
         let out = self.router.apply(&req).await;
@@ -966,4 +967,48 @@ async fn nginx_canary_weight_is_one_annotation_patch() {
         "{ws:#?}"
     );
     assert_eq!(wd.rollout("nginx:default/canary").canary_weight(), w(20));
+}
+
+/// OpenKruise: `n` on a Rollout paused at a step sends the approval its own tooling sends — a
+/// merge patch of `currentStepState: StepReady` on the `/status` subresource of
+/// `rollouts.kruise.io`, guarded by the resourceVersion the operator saw — and never touches
+/// Argo's `rollouts` of the same name.
+#[tokio::test]
+async fn kruise_advance_approves_the_paused_step() {
+    let kr = doc("openkruise/rollout-paused-step.yaml", "Rollout");
+    let mut wd = world(vec![kr], Options::default(), false, |_| {}).await;
+    let r = wd.rollout("kruise:default/rollouts-demo");
+    assert_eq!(r.step, Some((1, 3)));
+    let rv = r.version.clone().unwrap();
+    wd.act("kruise:default/rollouts-demo", Command::Advance)
+        .await
+        .unwrap();
+    let ws = wd.api.writes();
+    assert_write(
+        &ws[0],
+        "PATCH",
+        "/apis/rollouts.kruise.io/v1beta1/namespaces/default/rollouts/rollouts-demo/status",
+        MERGE,
+        json!({"status": {"canaryStatus": {"currentStepState": "StepReady"}},
+               "metadata": {"resourceVersion": rv}}),
+    );
+    let now = wd
+        .api
+        .object_in("rollouts.kruise.io", "rollouts", "default", "rollouts-demo")
+        .unwrap();
+    assert_eq!(
+        now["status"]["canaryStatus"]["currentStepState"],
+        "StepReady"
+    );
+    assert!(
+        wd.api
+            .object_in("argoproj.io", "rollouts", "default", "rollouts-demo")
+            .is_none()
+    );
+    // A second approval on the same view is refused: the step is no longer paused.
+    let e = wd
+        .act("kruise:default/rollouts-demo", Command::Advance)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("paused step"), "{e}");
 }

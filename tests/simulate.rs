@@ -27,7 +27,7 @@ fn json_has_every_scenario_rate_and_judge_and_the_stat_judge_hurts_fewer_users()
     assert!(stderr.contains("rollouts in"), "{stderr}");
     let doc: Value = serde_json::from_str(&json).expect("one JSON document");
     let rows = doc["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 6 * 3 * 2);
+    assert_eq!(rows.len(), 12 * 3 * 2);
     for r in rows {
         for f in [
             "scenario",
@@ -38,6 +38,8 @@ fn json_has_every_scenario_rate_and_judge_and_the_stat_judge_hurts_fewer_users()
             "promoted",
             "blast_mean",
             "blast_p95",
+            "split_flagged",
+            "split_in_time",
         ] {
             assert!(r.get(f).is_some(), "missing {f}: {r}");
         }
@@ -60,7 +62,7 @@ fn json_has_every_scenario_rate_and_judge_and_the_stat_judge_hurts_fewer_users()
         healthy_stat >= 34,
         "healthy stat promotions: {healthy_stat}/36"
     );
-    assert_eq!(doc["goals"].as_array().map(Vec::len), Some(5));
+    assert_eq!(doc["goals"].as_array().map(Vec::len), Some(9));
 }
 
 #[test]
@@ -73,7 +75,18 @@ fn the_table_is_side_by_side_and_the_seed_replays_it() {
         .find(|l| l.contains("stat") && l.contains("threshold"))
         .expect("a header naming both judges");
     assert!(header.find("stat") < header.find("threshold"), "{header}");
-    for s in ["healthy", "errors 1%", "errors 20%", "slow p99×3"] {
+    for s in [
+        "healthy",
+        "errors 1%",
+        "errors 20%",
+        "slow p99×3",
+        "shared outage",
+        "ramp+dips",
+        "bursts",
+        "5% above 30%",
+        "router ½ weight",
+        "slow median",
+    ] {
         assert!(a.contains(s), "missing {s}:\n{a}");
     }
 }

@@ -83,6 +83,19 @@ pub struct WriteRequest {
     pub change: RouterChange,
     /// Version the change was computed from (resourceVersion, ModifyIndex).
     pub expected_version: Option<String>,
+    /// The stable and canary builds (version when known, else name), for change events.
+    pub builds: BuildNames,
+}
+
+/// The two builds a write is about, as a change event names them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildNames {
+    /// The stable build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<String>,
+    /// The canary build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<String>,
 }
 
 /// An action that does not touch any router but still belongs in the audit trail
@@ -150,6 +163,9 @@ pub struct ChangeEvent {
     pub undo: String,
     /// One-line summary (also the Kubernetes Event message).
     pub message: String,
+    /// The builds involved, when the rollout names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builds: Option<BuildNames>,
 }
 
 impl ChangeEvent {
@@ -209,6 +225,7 @@ impl ChangeEvent {
             error,
             undo,
             message,
+            builds: (req.builds != BuildNames::default()).then(|| req.builds.clone()),
         }
     }
 }

@@ -23,6 +23,51 @@ pub struct Plan {
     /// Highest tolerated canary p99 latency.
     #[serde(with = "humantime_serde_compat")]
     pub max_p99: Duration,
+    /// What the statistical judge needs before promoting, and what it does when stable itself
+    /// breaks a limit.
+    #[serde(default)]
+    pub evidence: EvidencePolicy,
+}
+
+/// What a statistical judge does when stable itself is over a fixed limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StableOverLimit {
+    /// Hold at the current weight and say why: the canary is not to blame, but no step up
+    /// while users already suffer.
+    #[default]
+    Hold,
+    /// Keep judging the canary against stable and step as usual.
+    Proceed,
+    /// Treat it as a failure and roll the canary back.
+    Rollback,
+}
+
+/// Evidence a statistical judge needs before giving the canary more traffic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvidencePolicy {
+    /// Promote only once a canary error rate at or above the larger of this many times
+    /// stable's and the error limit is ruled out.
+    pub regression_factor: f64,
+    /// Confidence of that ruling out: a canary at the regression is promoted with
+    /// probability at most `1 - confidence`.
+    pub confidence: f64,
+    /// Ask for the same evidence before every step up, not only before promotion.
+    pub every_step: bool,
+    /// Stable itself over a limit.
+    pub stable_over_limit: StableOverLimit,
+}
+
+impl Default for EvidencePolicy {
+    fn default() -> Self {
+        EvidencePolicy {
+            regression_factor: 4.0,
+            confidence: 0.95,
+            every_step: false,
+            stable_over_limit: StableOverLimit::Hold,
+        }
+    }
 }
 
 impl Default for Plan {
@@ -34,6 +79,7 @@ impl Default for Plan {
             threshold: 3,
             max_error_rate: 0.01,
             max_p99: Duration::from_millis(500),
+            evidence: EvidencePolicy::default(),
         }
     }
 }

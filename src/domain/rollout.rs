@@ -29,6 +29,8 @@ pub enum ProviderKind {
     Haproxy,
     /// An ingress-nginx canary `Ingress` (weight in its `canary-weight` annotation).
     Nginx,
+    /// OpenKruise Rollouts `Rollout` (`rollouts.kruise.io`).
+    Kruise,
 }
 
 impl ProviderKind {
@@ -44,6 +46,7 @@ impl ProviderKind {
             ProviderKind::Consul => "consul",
             ProviderKind::Haproxy => "haproxy",
             ProviderKind::Nginx => "nginx",
+            ProviderKind::Kruise => "kruise",
         }
     }
 }
@@ -125,6 +128,8 @@ pub enum Controller {
     Argo,
     /// Flagger.
     Flagger,
+    /// OpenKruise Rollouts.
+    Kruise,
 }
 
 /// Who drives the weights.
@@ -143,6 +148,7 @@ impl fmt::Display for Owner {
         match self {
             Owner::Controller(Controller::Argo) => f.write_str("argo"),
             Owner::Controller(Controller::Flagger) => f.write_str("flagger"),
+            Owner::Controller(Controller::Kruise) => f.write_str("kruise"),
             Owner::Autopilot => f.write_str("autopilot"),
             Owner::Manual => f.write_str("manual"),
         }

@@ -248,6 +248,7 @@ pub fn validate_for(kind: ProviderKind, w: Weight) -> Result<Option<String>, Str
         }
         ProviderKind::Argo => Err(controller_owns_route("Argo Rollouts")),
         ProviderKind::Flagger => Err(controller_owns_route("Flagger")),
+        ProviderKind::Kruise => Err(controller_owns_route("OpenKruise Rollouts")),
         ProviderKind::Nginx => rules::nginx_exact(w, 100)
             .map(|_| None)
             .map_err(|e| e.to_string()),

@@ -4,8 +4,10 @@
 //! only at interval ends (Flagger's policy), a statistical judge may answer as soon as the
 //! evidence is strong. Both plug in behind the same trait.
 
-use crate::domain::Plan;
+use super::stat::Strata;
+use super::stat::srm::SplitMismatch;
 use crate::domain::observation::LatencyHistogram;
+use crate::domain::{Plan, Weight};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
@@ -60,6 +62,19 @@ pub struct Window {
     pub stable: Counts,
 }
 
+/// Everything a judge may read at one tick.
+#[derive(Clone, Copy, Debug)]
+pub struct Evidence<'a> {
+    /// Since the last check (what the threshold judge reads).
+    pub window: &'a Window,
+    /// Since the plan run started.
+    pub run: &'a Window,
+    /// The run refresh by refresh (what the statistical judge reads).
+    pub strata: &'a Strata,
+    /// The canary's weight now.
+    pub weight: Weight,
+}
+
 /// A judge's answer, with the evidence in words for the UI's *why*.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Verdict {
@@ -75,8 +90,18 @@ pub enum Verdict {
 pub trait Judge: Send + Sync + Debug {
     /// Short name for `--judge` and the UI.
     fn name(&self) -> &'static str;
-    /// The verdict on `window` under `plan`'s limits.
-    fn verdict(&self, plan: &Plan, window: &Window, due: bool) -> Verdict;
+    /// The verdict on the evidence under `plan`'s limits.
+    fn verdict(&self, plan: &Plan, evidence: &Evidence<'_>, due: bool) -> Verdict;
+    /// Whether the evidence allows promotion (or, with `plan.evidence.every_step`, a step up):
+    /// `Ok` with what it rules out, or `Err` with what is still needed. Judges without such
+    /// evidence always allow it.
+    fn promotion(&self, _plan: &Plan, _evidence: &Evidence<'_>) -> Result<String, String> {
+        Ok(String::new())
+    }
+    /// A split that does not match the weight set, if this judge checks it.
+    fn split_mismatch(&self, _evidence: &Evidence<'_>) -> Option<SplitMismatch> {
+        None
+    }
     /// A sequential judge reads all evidence since the plan run started (not just this
     /// interval), and its `Fail` is final: its test already bounds the false-alarm rate, so
     /// the driver rolls back at once instead of counting failed checks to `plan.threshold`.
@@ -95,7 +120,8 @@ impl Judge for ThresholdJudge {
         "threshold"
     }
 
-    fn verdict(&self, plan: &Plan, window: &Window, due: bool) -> Verdict {
+    fn verdict(&self, plan: &Plan, evidence: &Evidence<'_>, due: bool) -> Verdict {
+        let window = evidence.window;
         if !due {
             return Verdict::Inconclusive("waiting for the interval to end".into());
         }
@@ -147,17 +173,28 @@ mod tests {
         w
     }
 
+    fn judge(p: &Plan, w: &Window, due: bool) -> Verdict {
+        let strata = Strata::default();
+        let ev = Evidence {
+            window: w,
+            run: w,
+            strata: &strata,
+            weight: Weight::ZERO,
+        };
+        ThresholdJudge.verdict(p, &ev, due)
+    }
+
     #[test]
     fn threshold_judge_fails_on_error_rate_and_p99() {
         let p = Plan::default();
         assert!(
-            matches!(ThresholdJudge.verdict(&p, &window(100, 10, Some(30.0)), true), Verdict::Fail(m) if m.contains("10.0% > 1.0%"))
+            matches!(judge(&p, &window(100, 10, Some(30.0)), true), Verdict::Fail(m) if m.contains("10.0% > 1.0%"))
         );
         assert!(
-            matches!(ThresholdJudge.verdict(&p, &window(100, 0, Some(800.0)), true), Verdict::Fail(m) if m.contains("p99 800ms > 500ms"))
+            matches!(judge(&p, &window(100, 0, Some(800.0)), true), Verdict::Fail(m) if m.contains("p99 800ms > 500ms"))
         );
         assert!(matches!(
-            ThresholdJudge.verdict(&p, &window(100, 1, Some(30.0)), true),
+            judge(&p, &window(100, 1, Some(30.0)), true),
             Verdict::Pass(_)
         ));
     }
@@ -166,11 +203,11 @@ mod tests {
     fn threshold_judge_waits_for_the_interval_and_for_traffic() {
         let p = Plan::default();
         assert!(matches!(
-            ThresholdJudge.verdict(&p, &window(100, 90, None), false),
+            judge(&p, &window(100, 90, None), false),
             Verdict::Inconclusive(_)
         ));
         assert!(
-            matches!(ThresholdJudge.verdict(&p, &window(0, 0, None), true), Verdict::Inconclusive(m) if m.contains("no canary traffic"))
+            matches!(judge(&p, &window(0, 0, None), true), Verdict::Inconclusive(m) if m.contains("no canary traffic"))
         );
     }
 }

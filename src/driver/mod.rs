@@ -7,8 +7,9 @@
 pub mod judge;
 pub mod stat;
 
-pub use judge::{Counts, Judge, ThresholdJudge, Verdict, Window};
-pub use stat::StatJudge;
+pub use judge::{Counts, Evidence, Judge, ThresholdJudge, Verdict, Window};
+pub use stat::srm::{SplitCheck, SplitMismatch};
+pub use stat::{StatJudge, Strata};
 
 use crate::domain::observation::BuildSample;
 use crate::domain::{Plan, Weight};
@@ -52,6 +53,8 @@ pub struct Autopilot {
     /// Evidence since the plan run started, never reset by checks or steps: what a
     /// sequential judge reads.
     pub run: Window,
+    /// The same run refresh by refresh: the sequential tests' running sums.
+    pub strata: Strata,
     /// When the plan ended, and how.
     pub outcome: Option<Outcome>,
     /// When the last metrics sample arrived.
@@ -67,18 +70,23 @@ impl Autopilot {
             window_start: now,
             window: Window::default(),
             run: Window::default(),
+            strata: Strata::default(),
             outcome: None,
             last_sample_at: None,
         }
     }
 
-    /// Adds one refresh worth of samples to the window.
+    /// Adds one refresh worth of samples, served while the router was told `weight` (`None`
+    /// while a weight write is in flight).
     pub fn observe(
         &mut self,
         at: SystemTime,
+        weight: Option<Weight>,
+        plan: &Plan,
         canary: Option<&BuildSample>,
         stable: Option<&BuildSample>,
     ) {
+        self.strata.observe(at, weight, plan, canary, stable);
         if let Some(c) = canary {
             self.window.canary.add(c);
             self.run.canary.add(c);
@@ -88,6 +96,13 @@ impl Autopilot {
             self.run.stable.add(s);
         }
         self.last_sample_at = Some(at);
+    }
+
+    /// The canary's observed share against the weight set, once it mismatches (a badge for
+    /// the UI). Checked on every rollout with an autopilot; it holds the plan only under a
+    /// judge that checks it.
+    pub fn split_mismatch(&self) -> Option<SplitMismatch> {
+        self.strata.split.mismatch(stat::srm::ALPHA)
     }
 
     /// Starts a new evidence window (after a check or a weight change).
@@ -196,8 +211,27 @@ pub fn decide(plan: &Plan, obs: &Observed<'_>, now: SystemTime) -> Decision {
         };
     }
     let sequential = obs.judge.sequential();
-    let window = if sequential { &ap.run } else { &ap.window };
-    match obs.judge.verdict(plan, window, due) {
+    let ev = Evidence {
+        window: if sequential { &ap.run } else { &ap.window },
+        run: &ap.run,
+        strata: &ap.strata,
+        weight: obs.weight,
+    };
+    let verdict = obs.judge.verdict(plan, &ev, due);
+    let next_check = || (plan.interval - elapsed).as_secs_f64().ceil();
+    if !matches!(verdict, Verdict::Fail(_))
+        && let Some(m) = obs.judge.split_mismatch(&ev)
+    {
+        // Every comparison assumes the router splits as told; a failing canary still rolls
+        // back, anything else waits for the split to be fixed.
+        return Decision::hold(format!(
+            "holding at {}: split mismatch: {}, likelihood ratio {}; check the router",
+            obs.weight,
+            m.text,
+            stat::lr_text(m.lr)
+        ));
+    }
+    match verdict {
         Verdict::Fail(evidence) if sequential => Decision {
             action: Move::Rollback,
             check: Some(Check::Failed),
@@ -223,30 +257,47 @@ pub fn decide(plan: &Plan, obs: &Observed<'_>, now: SystemTime) -> Decision {
             }
         }
         Verdict::Pass(evidence) if due => {
-            if obs.weight >= plan.max_weight {
+            let promote = obs.weight >= plan.max_weight;
+            let gate = if promote || plan.evidence.every_step {
+                obs.judge.promotion(plan, &ev)
+            } else {
+                Ok(String::new())
+            };
+            let proof = match gate {
+                // No check consumed: the window stays due, so it is asked again every tick.
+                Err(need) => {
+                    return Decision::hold(format!(
+                        "holding at {}: {need}; {evidence}",
+                        obs.weight
+                    ));
+                }
+                Ok(p) if p.is_empty() => String::new(),
+                Ok(p) => format!("; {p}"),
+            };
+            if promote {
                 Decision {
                     action: Move::Promote,
                     check: Some(Check::Passed),
-                    message: format!("promoted: {evidence}"),
+                    message: format!("promoted: {evidence}{proof}"),
                 }
             } else {
                 let next = obs.weight.saturating_add(plan.step, plan.max_weight);
                 Decision {
                     action: Move::SetWeight(next),
                     check: Some(Check::Passed),
-                    message: format!("step to {next}: {evidence}"),
+                    message: format!("step to {next}: {evidence}{proof}"),
                 }
             }
         }
         Verdict::Pass(evidence) => Decision::hold(format!(
             "no verdict yet, next check in {:.0}s: {evidence}",
-            (plan.interval - elapsed).as_secs_f64().ceil()
+            next_check()
         )),
         Verdict::Inconclusive(why) if due => Decision::hold(format!("holding: {why}")),
-        Verdict::Inconclusive(_) => Decision::hold(format!(
-            "next check in {:.0}s",
-            (plan.interval - elapsed).as_secs_f64().ceil()
-        )),
+        Verdict::Inconclusive(why) if sequential => {
+            Decision::hold(format!("next check in {:.0}s: {why}", next_check()))
+        }
+        Verdict::Inconclusive(_) => Decision::hold(format!("next check in {:.0}s", next_check())),
     }
 }
 
@@ -289,7 +340,7 @@ mod tests {
         let d = decide(&plan, &obs(Weight::ZERO, &ap), t(5));
         assert_eq!(d.action, Move::Hold, "no metrics: never move live traffic");
         assert!(d.message.contains("no metrics"), "{}", d.message);
-        ap.observe(t(4), None, Some(&sample(100, 0)));
+        ap.observe(t(4), Some(w(10)), &plan, None, Some(&sample(100, 0)));
         assert_eq!(
             decide(&plan, &obs(Weight::ZERO, &ap), t(1)).action,
             Move::Hold
@@ -304,7 +355,13 @@ mod tests {
     fn passing_check_advances_by_one_step_and_promotes_from_max() {
         let plan = Plan::default();
         let mut ap = Autopilot::new(t(0), false);
-        ap.observe(t(5), Some(&sample(100, 0)), Some(&sample(900, 0)));
+        ap.observe(
+            t(5),
+            Some(w(10)),
+            &plan,
+            Some(&sample(100, 0)),
+            Some(&sample(900, 0)),
+        );
         assert_eq!(decide(&plan, &obs(w(10), &ap), t(3)).action, Move::Hold);
         let d = decide(&plan, &obs(w(10), &ap), t(5));
         assert_eq!(d.action, Move::SetWeight(w(20)));
@@ -316,7 +373,7 @@ mod tests {
     fn failed_checks_hold_then_roll_back_at_threshold() {
         let plan = Plan::default();
         let mut ap = Autopilot::new(t(0), false);
-        ap.observe(t(5), Some(&sample(100, 10)), None);
+        ap.observe(t(5), Some(w(10)), &plan, Some(&sample(100, 10)), None);
         let d = decide(&plan, &obs(w(20), &ap), t(5));
         assert_eq!((d.action, d.check), (Move::Hold, Some(Check::Failed)));
         assert!(d.message.contains("check failed 1/3"), "{}", d.message);
@@ -338,7 +395,7 @@ mod tests {
         assert_eq!(d.action, Move::Hold);
         assert!(d.message.contains("no metrics"));
         let mut ap = Autopilot::new(t(0), false);
-        ap.observe(t(1), Some(&sample(100, 0)), None);
+        ap.observe(t(1), Some(w(10)), &plan, Some(&sample(100, 0)), None);
         let d = decide(&plan, &obs(w(10), &ap), t(10));
         assert_eq!(d.action, Move::Hold);
         assert!(d.message.contains("stale"), "{}", d.message);
@@ -358,11 +415,17 @@ mod tests {
         let plan = Plan::default();
         let judge = StatJudge::default();
         let mut ap = Autopilot::new(t(0), false);
-        ap.observe(t(2), Some(&sample(100, 12)), Some(&sample(900, 1)));
+        ap.observe(
+            t(2),
+            Some(w(10)),
+            &plan,
+            Some(&sample(100, 12)),
+            Some(&sample(900, 1)),
+        );
         let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(2));
         assert_eq!((d.action, d.check), (Move::Rollback, Some(Check::Failed)));
         assert!(
-            d.message.starts_with("rolled back: canary errors 12/100"),
+            d.message.starts_with("rolled back: errors: canary 12/100"),
             "{}",
             d.message
         );
@@ -375,7 +438,13 @@ mod tests {
         let mut ap = Autopilot::new(t(0), false);
         // Each interval alone is too small to condemn a 3 % canary against 0.3 % stable...
         for i in 1..=6 {
-            ap.observe(t(5 * i), Some(&sample(100, 3)), Some(&sample(900, 3)));
+            ap.observe(
+                t(5 * i),
+                Some(w(10)),
+                &plan,
+                Some(&sample(100, 3)),
+                Some(&sample(900, 3)),
+            );
             let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(5 * i));
             if d.action == Move::Rollback {
                 // ...but together they are: rolled back within the run, not at interval 1.
@@ -393,7 +462,13 @@ mod tests {
         let plan = Plan::default();
         let judge = StatJudge::default();
         let mut ap = Autopilot::new(t(0), false);
-        ap.observe(t(3), Some(&sample(100, 0)), Some(&sample(900, 1)));
+        ap.observe(
+            t(3),
+            Some(w(10)),
+            &plan,
+            Some(&sample(100, 0)),
+            Some(&sample(900, 1)),
+        );
         let d = decide(&plan, &stat_obs(w(10), &ap, &judge), t(3));
         assert_eq!(d.action, Move::Hold);
         assert!(d.message.contains("no verdict yet"), "{}", d.message);
@@ -404,10 +479,85 @@ mod tests {
     }
 
     #[test]
+    fn a_split_mismatch_holds_with_the_split_in_the_why() {
+        let plan = Plan::default();
+        let judge = StatJudge::default();
+        let mut ap = Autopilot::new(t(0), false);
+        for i in 1..=10 {
+            ap.observe(
+                t(i),
+                Some(w(30)),
+                &plan,
+                Some(&sample(15, 0)),
+                Some(&sample(85, 0)),
+            );
+        }
+        assert!(ap.split_mismatch().is_some(), "a badge for the UI");
+        let d = decide(&plan, &stat_obs(w(30), &ap, &judge), t(10));
+        assert_eq!(d.action, Move::Hold);
+        assert!(
+            d.message.starts_with(
+                "holding at 30%: split mismatch: canary served 15.0% of requests at weight 30% (135/900)"
+            ),
+            "{}",
+            d.message
+        );
+        // The threshold judge (Flagger's policy) does not hold on it.
+        assert_eq!(
+            decide(&plan, &obs(w(30), &ap), t(10)).action,
+            Move::SetWeight(w(40))
+        );
+    }
+
+    #[test]
+    fn promotion_waits_for_evidence_and_says_how_much_more() {
+        let plan = Plan::default();
+        let judge = StatJudge::default();
+        let mut ap = Autopilot::new(t(0), false);
+        ap.observe(
+            t(4),
+            Some(w(50)),
+            &plan,
+            Some(&sample(50, 0)),
+            Some(&sample(50, 0)),
+        );
+        ap.observe(
+            t(5),
+            Some(w(50)),
+            &plan,
+            Some(&sample(50, 0)),
+            Some(&sample(50, 0)),
+        );
+        let d = decide(&plan, &stat_obs(w(50), &ap, &judge), t(5));
+        assert_eq!((d.action.clone(), d.check), (Move::Hold, None));
+        assert!(
+            d.message.starts_with("holding at 50%: need ~"),
+            "{}",
+            d.message
+        );
+        for i in 6..=60 {
+            ap.observe(
+                t(i),
+                Some(w(50)),
+                &plan,
+                Some(&sample(50, 0)),
+                Some(&sample(50, 0)),
+            );
+        }
+        let d = decide(&plan, &stat_obs(w(50), &ap, &judge), t(60));
+        assert_eq!(d.action, Move::Promote, "{}", d.message);
+        assert!(
+            d.message.contains("rules out 4× stable's errors"),
+            "{}",
+            d.message
+        );
+    }
+
+    #[test]
     fn paused_and_finished_plans_never_move() {
         let plan = Plan::default();
         let mut ap = Autopilot::new(t(0), true);
-        ap.observe(t(5), Some(&sample(100, 0)), None);
+        ap.observe(t(5), Some(w(10)), &plan, Some(&sample(100, 0)), None);
         assert_eq!(decide(&plan, &obs(w(10), &ap), t(5)).action, Move::Hold);
         ap.paused = false;
         ap.outcome = Some(Outcome::RolledBack);

@@ -304,7 +304,18 @@ fn router_text(v: &View, claims: &[ObjRef]) -> String {
     match (claims.first(), tr) {
         (Some(c), _) => c.to_string(),
         (None, Some(tr)) if tr.nginx.is_some() => "ingress-nginx canary Ingress".into(),
-        (None, Some(_)) => "traffic router plugin".into(),
+        (None, Some(tr)) => match tr.plugins.iter().next() {
+            // The Consul plugin's splitter lives in Consul, not in the cluster: name it so the
+            // operator knows the Rollout owns it.
+            Some((name, cfg)) if name.ends_with("consul") => format!(
+                "Consul service-splitter {} (plugin {name})",
+                cfg.get("serviceName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+            ),
+            Some((name, _)) => format!("traffic router plugin {name}"),
+            None => "traffic router plugin".into(),
+        },
         (None, None) if v.spec.strategy.blue_green.is_some() => "blue-green services".into(),
         (None, None) => "no traffic router: weight by replica count".into(),
     }

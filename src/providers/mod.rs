@@ -9,6 +9,7 @@ pub mod flagger;
 pub mod gateway_api;
 pub mod haproxy;
 pub mod istio;
+pub mod kruise;
 pub mod kube;
 pub mod nginx;
 pub mod smi;

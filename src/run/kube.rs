@@ -59,7 +59,7 @@ pub async fn kube(args: KubeArgs, global: GlobalArgs, base_plan: Plan) -> Result
     if metrics.is_none() {
         let _ = session.tx.try_send(Msg::Provider(ProviderEvent::Info {
             source: SourceId("metrics".into()),
-            message: "no metrics source: pass --prometheus URL to see per-build traffic".into(),
+            message: "no metrics source: pass --prometheus URL, --dynatrace URL or --datadog SITE to see per-build traffic".into(),
         }));
     }
     tokio::spawn(k::watch::run(

@@ -79,7 +79,7 @@ pub async fn haproxy_session(
         haproxy: hp,
         initial,
         refresh: args.refresh,
-        stats: args.metrics.prometheus.is_none(),
+        stats: !args.metrics.any(),
         source: SourceId(format!("haproxy {}", args.socket)),
     };
     tokio::spawn(haproxy::run(
@@ -88,6 +88,15 @@ pub async fn haproxy_session(
         session.cancel.clone(),
     ));
     Ok(session)
+}
+
+/// Where metrics come from, for the start line.
+fn metrics_name(m: &PromArgs) -> &str {
+    m.prometheus
+        .as_deref()
+        .or(m.saas.dynatrace.as_deref())
+        .or(m.saas.datadog.as_deref())
+        .unwrap_or("show stat")
 }
 
 /// `aviary haproxy`.
@@ -99,7 +108,7 @@ pub async fn haproxy(args: HaproxyArgs, global: GlobalArgs, base: Plan) -> Resul
         args.socket,
         args.stable,
         args.canary,
-        args.metrics.prometheus.as_deref().unwrap_or("show stat"),
+        metrics_name(&args.metrics),
         audit_path(&global).display()
     );
     super::frontend(session, &global).await
@@ -124,20 +133,19 @@ pub async fn consul_session(
     .await
     .map_err(|e| eyre!(e))?;
     session.add_router(ProviderKind::Consul, Arc::new(ConsulRouter(c.clone())));
-    match &args.metrics.prometheus {
-        Some(_) => {
-            metrics(
-                &session,
-                &args.metrics,
-                DataPlane::Consul,
-                c.target(),
-                args.refresh,
-            )
-            .await?
-        }
-        None => eprintln!(
-            "aviary consul: no --prometheus: without metrics the autopilot takes at most the first step, then holds; step with n, promote with P, abort with A"
-        ),
+    if args.metrics.any() {
+        metrics(
+            &session,
+            &args.metrics,
+            DataPlane::Consul,
+            c.target(),
+            args.refresh,
+        )
+        .await?
+    } else {
+        eprintln!(
+            "aviary consul: no metrics source (--prometheus, --dynatrace or --datadog): without metrics the autopilot takes at most the first step, then holds; step with n, promote with P, abort with A"
+        )
     }
     tokio::spawn(consul::run(c, first, args.refresh, session.cancel.clone()));
     Ok(session)

@@ -5,18 +5,21 @@
 //! many users a bad canary hurts, how often a good one is thrown away), which no single
 //! demo run can show. Simulated time makes thousands of rollouts take seconds.
 
+pub mod goals;
 pub mod report;
 pub mod rollout;
+pub mod scenario;
 pub mod traffic;
 
 use crate::cli::{JudgeKind, SimulateArgs};
 use crate::domain::{Plan, Weight};
 use report::{Report, Row};
 use rollout::RunResult;
+use scenario::SCENARIOS;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use traffic::{SCENARIOS, Traffic};
+use traffic::Traffic;
 
 /// Total request rates simulated, requests per second.
 pub const RATES: [u32; 3] = [20, 100, 1000];
@@ -34,6 +37,7 @@ pub fn baseline_plan() -> Plan {
         threshold: 5,
         max_error_rate: 0.01,
         max_p99: Duration::from_millis(500),
+        evidence: Default::default(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! run (provider event, metrics batches, ticks, write results), with the router and the
 //! clock replaced by this loop. No sockets, no sleeping: one loop turn is one second.
 
+use super::scenario::Storyline;
 use super::traffic::Traffic;
 use crate::app::App;
 use crate::domain::change::{RouterChange, WriteDone, WriteOk};
@@ -31,7 +32,17 @@ pub struct RunResult {
     pub caused_errors: u64,
     /// Canary-caused requests over the latency limit until the end.
     pub caused_slow: u64,
+    /// Canary requests served until the end.
+    pub canary_served: u64,
+    /// Second of the plan's first step (the canary's first traffic).
+    pub first_step_at: Option<u64>,
+    /// Second the sample-ratio check first flagged the split.
+    pub split_at: Option<u64>,
 }
+
+/// A plan held by a split mismatch this long is not going anywhere: the run ends there
+/// (undecided), which the report counts as held.
+pub const SPLIT_HOLD_SECONDS: u64 = 60;
 
 const CANARY: &str = "canary";
 const STABLE: &str = "stable";
@@ -77,12 +88,16 @@ pub fn run(plan: &Plan, judge: Arc<dyn Judge>, traffic: &Traffic, seed: u64) -> 
     );
     let mut weight = Weight::ZERO;
     let mut result = RunResult::default();
+    let mut story = Storyline::new(traffic.story, seed);
+    let holds_on_split = app.judge.sequential();
     for sec in 1..=MAX_SECONDS {
         let now: SystemTime = at(sec);
         let mut rng = ChaCha8Rng::seed_from_u64(second_seed(seed, sec));
-        let s = traffic.second(&mut rng, weight.percent() / 100.0);
+        let conditions = story.at(&mut rng, sec, weight.percent() / 100.0, traffic.rps());
+        let s = traffic.second(&mut rng, &conditions);
         result.caused_errors += s.caused_errors;
         result.caused_slow += s.caused_slow;
+        result.canary_served += s.canary.requests;
         let mut builds = BTreeMap::new();
         builds.insert(CANARY.to_string(), s.canary);
         builds.insert(STABLE.to_string(), s.stable);
@@ -120,13 +135,23 @@ pub fn run(plan: &Plan, judge: Arc<dyn Judge>, traffic: &Traffic, seed: u64) -> 
             );
         }
         result.seconds = sec;
-        let outcome = app
-            .rollouts
-            .get(&key)
-            .and_then(|t| t.autopilot.as_ref())
-            .and_then(|ap| ap.outcome);
+        if result.first_step_at.is_none() && weight > Weight::ZERO {
+            result.first_step_at = Some(sec);
+        }
+        let ap = app.rollouts.get(&key).and_then(|t| t.autopilot.as_ref());
+        if result.split_at.is_none() && ap.is_some_and(|ap| ap.split_mismatch().is_some()) {
+            result.split_at = Some(sec);
+        }
+        let outcome = ap.and_then(|ap| ap.outcome);
         if outcome.is_some() {
             result.outcome = outcome;
+            break;
+        }
+        if holds_on_split
+            && result
+                .split_at
+                .is_some_and(|t| sec >= t + SPLIT_HOLD_SECONDS)
+        {
             break;
         }
     }

@@ -6,8 +6,11 @@
 //! on the same requests, so the simulator can count exactly the *canary-caused* failures
 //! (the blast radius) rather than estimate them.
 
-use crate::domain::observation::{BuildSample, LatencyHistogram, histogram::BOUNDS_MS};
-use crate::driver::stat::rank::normal_cdf;
+use super::scenario::Conditions;
+pub use super::scenario::{SCENARIOS, Scenario};
+use crate::domain::observation::histogram::BOUNDS_MS;
+use crate::domain::observation::{BuildSample, LatencyHistogram};
+use crate::driver::stat::normal::normal_cdf;
 use rand::Rng;
 
 /// How one build behaves.
@@ -27,68 +30,6 @@ pub const STABLE: Behaviour = Behaviour {
     median_ms: 50.0,
     p99_ms: 200.0,
 };
-
-/// One simulated story: the canary's behaviour against [`STABLE`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Scenario {
-    /// Name in the table and the JSON.
-    pub name: &'static str,
-    /// The canary.
-    pub canary: Behaviour,
-    /// False when the canary is as good as stable (rolling it back is a false alarm).
-    pub faulty: bool,
-}
-
-/// The scenarios of issue 4: healthy, faulty at 1, 2, 5 and 20 % errors, and a canary
-/// whose p99 is three times stable's (same median: a heavier tail, the hard case for a
-/// rank test).
-pub const SCENARIOS: [Scenario; 6] = [
-    Scenario {
-        name: "healthy",
-        canary: STABLE,
-        faulty: false,
-    },
-    Scenario {
-        name: "errors 1%",
-        canary: Behaviour {
-            error_rate: 0.01,
-            ..STABLE
-        },
-        faulty: true,
-    },
-    Scenario {
-        name: "errors 2%",
-        canary: Behaviour {
-            error_rate: 0.02,
-            ..STABLE
-        },
-        faulty: true,
-    },
-    Scenario {
-        name: "errors 5%",
-        canary: Behaviour {
-            error_rate: 0.05,
-            ..STABLE
-        },
-        faulty: true,
-    },
-    Scenario {
-        name: "errors 20%",
-        canary: Behaviour {
-            error_rate: 0.20,
-            ..STABLE
-        },
-        faulty: true,
-    },
-    Scenario {
-        name: "slow p99×3",
-        canary: Behaviour {
-            p99_ms: 600.0,
-            ..STABLE
-        },
-        faulty: true,
-    },
-];
 
 /// z of the 99th percentile of the standard normal.
 const Z99: f64 = 2.326_347_874_040_841;
@@ -162,6 +103,8 @@ pub struct Second {
 /// Draws seconds of traffic for one scenario at one rate.
 #[derive(Clone, Debug)]
 pub struct Traffic {
+    /// What the world does meanwhile.
+    pub story: super::scenario::Story,
     rps: u64,
     canary: Behaviour,
     canary_latency: LatencyModel,
@@ -170,9 +113,16 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    /// Traffic of `rps` requests a second; "slow" means above `slo_ms`.
+    /// The nominal request rate.
+    pub fn rps(&self) -> u64 {
+        self.rps
+    }
+
+    /// Traffic of `rps` requests a second (unless the story says otherwise); "slow" means
+    /// above `slo_ms`.
     pub fn new(scenario: &Scenario, rps: u32, slo_ms: f64) -> Self {
         Traffic {
+            story: scenario.story,
             rps: u64::from(rps),
             canary: scenario.canary,
             canary_latency: LatencyModel::new(&scenario.canary, slo_ms),
@@ -184,17 +134,19 @@ impl Traffic {
         }
     }
 
-    /// One second with `canary_share` (0..=1) of requests on the canary.
-    pub fn second(&self, rng: &mut impl Rng, canary_share: f64) -> Second {
-        let nc = binomial(rng, self.rps, canary_share);
-        let ns = self.rps - nc;
+    /// One second under `c`: its request rate, the canary's share, both error rates.
+    pub fn second(&self, rng: &mut impl Rng, c: &Conditions) -> Second {
+        let rps = c.rps.unwrap_or(self.rps);
+        let nc = binomial(rng, rps, c.share);
+        let ns = rps - nc;
+        let stable_p = c.stable_error.unwrap_or(STABLE.error_rate);
+        let canary_p = c.canary_error.unwrap_or(self.canary.error_rate);
         // Canary requests that fail anyway (stable would have failed them too), then the
         // extra ones the canary adds among the rest.
-        let base = binomial(rng, nc, STABLE.error_rate);
-        let extra_p = ((self.canary.error_rate - STABLE.error_rate) / (1.0 - STABLE.error_rate))
-            .clamp(0.0, 1.0);
+        let base = binomial(rng, nc, stable_p);
+        let extra_p = ((canary_p - stable_p) / (1.0 - stable_p)).clamp(0.0, 1.0);
         let caused_errors = binomial(rng, nc - base, extra_p);
-        let stable_errors = binomial(rng, ns, STABLE.error_rate);
+        let stable_errors = binomial(rng, ns, stable_p);
         let hc = self.canary_latency.draw(rng, nc);
         let hs = self.stable_latency.draw(rng, ns);
         let slow: u64 = hc.counts.iter().skip(self.slo_bucket + 1).sum();
@@ -307,7 +259,7 @@ mod tests {
         let t = Traffic::new(&SCENARIOS[4], 1000, 500.0);
         let (mut nc, mut caused, mut errs) = (0, 0, 0);
         for _ in 0..200 {
-            let s = t.second(&mut rng, 0.5);
+            let s = t.second(&mut rng, &Conditions::steady(0.5));
             nc += s.canary.requests;
             caused += s.caused_errors;
             errs += s.canary.errors;
@@ -316,6 +268,11 @@ mod tests {
         assert!((0.19..0.20).contains(&rate), "{rate}");
         assert!(errs > caused);
         let healthy = Traffic::new(&SCENARIOS[0], 1000, 500.0);
-        assert_eq!(healthy.second(&mut rng, 0.5).caused_errors, 0);
+        assert_eq!(
+            healthy
+                .second(&mut rng, &Conditions::steady(0.5))
+                .caused_errors,
+            0
+        );
     }
 }

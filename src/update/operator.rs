@@ -88,7 +88,17 @@ fn write(
         requested,
         change,
         expected_version: t.rollout.version.clone(),
+        builds: crate::domain::change::BuildNames {
+            stable: build_name(&t.rollout, crate::domain::Role::Stable),
+            canary: build_name(&t.rollout, crate::domain::Role::Canary),
+        },
     })]
+}
+
+/// A build's version when known, else its name, for change events.
+fn build_name(r: &crate::domain::Rollout, role: crate::domain::Role) -> Option<String> {
+    let b = r.builds.iter().find(|b| b.role == role)?;
+    Some(b.version.clone().unwrap_or_else(|| b.name.clone()))
 }
 
 /// Carries out a command on a rollout, or refuses it with a toast saying why.

@@ -171,8 +171,10 @@ pub fn metrics(app: &mut App, batch: MetricsBatch) {
         };
         let canary = name_of(Role::Canary).and_then(|n| builds.get(&n));
         let stable = name_of(Role::Stable).and_then(|n| builds.get(&n));
+        // While a weight write is in flight the router's split is unknown: not checked.
+        let weight = t.pending.is_none().then(|| t.rollout.canary_weight());
         if let Some(ap) = t.autopilot.as_mut() {
-            ap.observe(batch.at, canary, stable);
+            ap.observe(batch.at, weight, &t.plan, canary, stable);
         }
     }
 }

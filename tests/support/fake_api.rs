@@ -37,53 +37,80 @@ pub struct KindInfo {
     pub version: &'static str,
     pub kind: &'static str,
     pub plural: &'static str,
+    /// `plural.group`: unique where a plural is not (Argo's and OpenKruise's `rollouts`).
+    pub id: &'static str,
 }
 
-pub const KINDS: [KindInfo; 6] = [
+pub const KINDS: [KindInfo; 7] = [
     KindInfo {
         group: "argoproj.io",
         version: "v1alpha1",
         kind: "Rollout",
         plural: "rollouts",
+        id: "rollouts.argoproj.io",
     },
     KindInfo {
         group: "flagger.app",
         version: "v1beta1",
         kind: "Canary",
         plural: "canaries",
+        id: "canaries.flagger.app",
     },
     KindInfo {
         group: "networking.istio.io",
         version: "v1",
         kind: "VirtualService",
         plural: "virtualservices",
+        id: "virtualservices.networking.istio.io",
     },
     KindInfo {
         group: "gateway.networking.k8s.io",
         version: "v1",
         kind: "HTTPRoute",
         plural: "httproutes",
+        id: "httproutes.gateway.networking.k8s.io",
     },
     KindInfo {
         group: "split.smi-spec.io",
         version: "v1alpha4",
         kind: "TrafficSplit",
         plural: "trafficsplits",
+        id: "trafficsplits.split.smi-spec.io",
     },
     KindInfo {
         group: "networking.k8s.io",
         version: "v1",
         kind: "Ingress",
         plural: "ingresses",
+        id: "ingresses.networking.k8s.io",
+    },
+    KindInfo {
+        group: "rollouts.kruise.io",
+        version: "v1beta1",
+        kind: "Rollout",
+        plural: "rollouts",
+        id: "rollouts.rollouts.kruise.io",
     },
 ];
 
-fn kind_by_name(kind: &str) -> Option<&'static KindInfo> {
-    KINDS.iter().find(|k| k.kind == kind)
+/// The served kind of an object: its `kind`, and its apiVersion's group where two groups
+/// share a kind name (Argo's and OpenKruise's `Rollout`); the first match without one.
+fn kind_of(kind: &str, api_version: Option<&str>) -> Option<&'static KindInfo> {
+    let group = api_version.and_then(|v| v.rsplit_once('/').map(|(g, _)| g));
+    KINDS
+        .iter()
+        .find(|k| k.kind == kind && group.is_none_or(|g| g == k.group))
+}
+
+/// A served kind by plural, in `group` when given (else the first with that plural).
+fn kind_by_plural_in(group: Option<&str>, plural: &str) -> Option<&'static KindInfo> {
+    KINDS
+        .iter()
+        .find(|k| k.plural == plural && group.is_none_or(|g| g == k.group))
 }
 
 fn kind_by_plural(plural: &str) -> Option<&'static KindInfo> {
-    KINDS.iter().find(|k| k.plural == plural)
+    kind_by_plural_in(None, plural)
 }
 
 /// A request as the fake received it.
@@ -224,7 +251,7 @@ impl FakeApi {
     pub fn insert(&self, mut obj: Value) -> (String, String) {
         let kind = obj["kind"]
             .as_str()
-            .and_then(kind_by_name)
+            .and_then(|k| kind_of(k, obj["apiVersion"].as_str()))
             .expect("a served kind");
         let mut inner = self.inner.lock().unwrap();
         let rv = Self::next_rv(&mut inner);
@@ -245,10 +272,10 @@ impl FakeApi {
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
         inner
             .objects
-            .insert((kind.plural, ns.clone(), name.clone()), obj.clone());
+            .insert((kind.id, ns.clone(), name.clone()), obj.clone());
         let ev = WatchEvent {
             rv,
-            plural: kind.plural,
+            plural: kind.id,
             namespace: ns.clone(),
             kind: "ADDED",
             object: obj,
@@ -261,12 +288,17 @@ impl FakeApi {
 
     /// Current copy of an object.
     pub fn object(&self, plural: &str, ns: &str, name: &str) -> Option<Value> {
-        let kind = kind_by_plural(plural)?;
+        self.object_in(kind_by_plural(plural)?.group, plural, ns, name)
+    }
+
+    /// Current copy of an object of `plural` in API group `group`.
+    pub fn object_in(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {
+        let kind = kind_by_plural_in(Some(group), plural)?;
         self.inner
             .lock()
             .unwrap()
             .objects
-            .get(&(kind.plural, ns.to_string(), name.to_string()))
+            .get(&(kind.id, ns.to_string(), name.to_string()))
             .cloned()
     }
 
@@ -274,7 +306,7 @@ impl FakeApi {
         let kind = kind_by_plural(plural).expect("served kind");
         let mut inner = self.inner.lock().unwrap();
         let rv = Self::next_rv(&mut inner);
-        let key = (kind.plural, ns.to_string(), name.to_string());
+        let key = (kind.id, ns.to_string(), name.to_string());
         let Some(obj) = inner.objects.get_mut(&key) else {
             panic!("no {plural} {ns}/{name}")
         };
@@ -283,7 +315,7 @@ impl FakeApi {
         let obj = obj.clone();
         let ev = WatchEvent {
             rv,
-            plural: kind.plural,
+            plural: kind.id,
             namespace: ns.into(),
             kind: "MODIFIED",
             object: obj,
@@ -362,10 +394,7 @@ fn parse_path(path: &str) -> Option<Path> {
     } else {
         (None, rest)
     };
-    let kind = kind_by_plural(rest.first()?)?;
-    if kind.group != parts[1] {
-        return None;
-    }
+    let kind = kind_by_plural_in(Some(parts[1]), rest.first()?)?;
     Some(Path {
         kind,
         namespace,
@@ -528,8 +557,8 @@ async fn handle(State(api): State<FakeApi>, req: Request) -> Response {
     }
 }
 
-fn matches(path: &Path, plural: &str, ns: &str) -> bool {
-    path.kind.plural == plural && path.namespace.as_deref().is_none_or(|n| n == ns)
+fn matches(path: &Path, id: &str, ns: &str) -> bool {
+    path.kind.id == id && path.namespace.as_deref().is_none_or(|n| n == ns)
 }
 
 fn list(api: &FakeApi, path: &Path) -> Response {
@@ -551,7 +580,7 @@ fn list(api: &FakeApi, path: &Path) -> Response {
 fn get(api: &FakeApi, path: &Path) -> Response {
     let ns = path.namespace.clone().unwrap_or_default();
     let name = path.name.clone().unwrap_or_default();
-    match api.object(path.kind.plural, &ns, &name) {
+    match api.object_in(path.kind.group, path.kind.plural, &ns, &name) {
         Some(o) => json_response(&o),
         None => status(
             404,
@@ -567,7 +596,7 @@ fn get(api: &FakeApi, path: &Path) -> Response {
 fn patch(api: &FakeApi, path: &Path, content_type: &str, body: Value) -> Response {
     let ns = path.namespace.clone().unwrap_or_default();
     let name = path.name.clone().unwrap_or_default();
-    let key = (path.kind.plural, ns.clone(), name.clone());
+    let key = (path.kind.id, ns.clone(), name.clone());
     let mut inner = api.inner.lock().unwrap();
     let Some(current) = inner.objects.get(&key).cloned() else {
         return status(
@@ -648,7 +677,7 @@ fn patch(api: &FakeApi, path: &Path, content_type: &str, body: Value) -> Respons
     inner.objects.insert(key, result.clone());
     let ev = WatchEvent {
         rv,
-        plural: path.kind.plural,
+        plural: path.kind.id,
         namespace: ns,
         kind: "MODIFIED",
         object: result.clone(),

@@ -1,52 +1,56 @@
-//! The statistical judge: canary against stable on the same traffic window, with tests that
-//! may be looked at every tick and still keep their false-alarm rate (docs/JUDGE.md).
+//! The statistical judge: canary against stable within each refresh, with tests that may be
+//! looked at every tick and still keep their false-alarm rate (docs/JUDGE.md).
 //!
 //! Why not fixed limits: a 1 % error limit never sees a canary at 1 % when stable runs at
-//! 0.5 %, and counting N failed intervals lets a 20 % canary hurt users for N intervals.
-//! Comparing against stable on the same window removes the baseline (a bad hour hits both
-//! builds), and a sequential test stops as soon as the evidence is strong.
+//! 0.5 %, and when a dependency both builds call goes bad, both break the limit and the
+//! canary is not to blame. Comparing against stable in the same seconds removes the
+//! baseline, a sequential test stops as soon as the evidence is strong, and the limits only
+//! roll back when there is no stable to compare with.
 //!
-//! The checks, each a Fail on its own:
-//! - errors vs stable: mixture SPRT on the two error proportions ([`sprt::two_sample`]);
-//! - errors vs the plan's max error rate ([`sprt::one_sample`]), for when stable is bad too
-//!   or missing;
-//! - latency tail vs stable: share of requests slower than the window's p99 bucket, canary
-//!   against stable, same SPRT;
-//! - latency tail vs the plan's max p99: share of canary requests above the limit against
-//!   1 % (p99 ≤ limit ⇔ at most 1 % slower);
-//! - latency body: Mann-Whitney U on the two histograms ([`rank::grouped`]), with an effect
-//!   size floor so a 1 ms shift at 1,000 req/s is not a regression.
+//! The checks that roll back, each on its own share of `alpha` (all read [`Strata`]):
+//! - errors vs stable: the canary's share of each refresh's errors against its share of
+//!   that refresh's requests;
+//! - latency tail vs stable: the same for requests slower than the earlier refreshes'
+//!   pooled p99 bucket; latency body: slower than their pooled median bucket;
+//! - errors and p99 against the plan's limits, on refreshes with no stable traffic.
+//!
+//! The checks that hold: stable itself over a limit (shared degradation), the canary over
+//! a limit recently while the comparison has not decided, suspicious error evidence, a
+//! split that does not match the weight ([`srm`]), and promotion without evidence that the
+//! canary is not a regression ([`Judge::promotion`]).
 
-pub mod rank;
+pub mod normal;
 pub mod sprt;
+pub mod srm;
+pub mod strata;
 
-use super::judge::{Counts, Judge, Verdict, Window};
-use crate::domain::Plan;
-use crate::domain::observation::{LatencyHistogram, histogram::BOUNDS_MS};
+use super::judge::{Evidence, Judge, Verdict};
+use crate::domain::observation::LatencyHistogram;
+use crate::domain::{Plan, StableOverLimit};
 use sprt::Sprt;
+use srm::SplitMismatch;
+use std::time::Duration;
+pub use strata::Strata;
+use strata::{Recent, Tally, plug_in_rate, plug_in_risk, regression};
 
 /// Parameters of the statistical judge; the defaults are what `aviary simulate` measures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatJudge {
-    /// Total false-alarm budget of the sequential tests: an equally good canary is rolled
-    /// back by them with probability ≤ `alpha` however long it is watched (Ville's
-    /// inequality per test, a union bound across them). Split: errors vs stable ½, latency
-    /// tail vs stable ¼, the error limit ⅛, the p99 limit ⅛. A test fails when its
-    /// likelihood ratio reaches 1 / its share.
+    /// Total false-alarm budget of the tests that roll back: an equally good canary is
+    /// rolled back by them with probability ≤ `alpha` however long it is watched (Ville's
+    /// inequality per test, a union bound across them). Split: errors vs stable 0.4, tail
+    /// 0.2, body 0.2, each limit 0.1. A test fails when its likelihood ratio reaches
+    /// 1 / its share.
     pub alpha: f64,
-    /// At an interval end, hold at the current weight (do not step up) while an error
-    /// test's likelihood ratio is at least this: a suspicious canary gets no more users
-    /// until the evidence clears it or condemns it.
+    /// At an interval end, hold at the current weight (do not step up) while the error test's
+    /// likelihood ratio is at least this: a suspicious canary gets no more users until the
+    /// evidence clears it or condemns it.
     pub hold_lr: f64,
-    /// Mann-Whitney z a latency shift needs to fail (4.0 ≈ one-sided p 3e-5, strict because
-    /// the rank test is looked at every tick).
-    pub rank_z: f64,
-    /// Smallest probability that a canary request is slower than a stable one that counts
-    /// as a regression (0.5 = no difference).
-    pub rank_effect: f64,
-    /// Fewest latency observations (both builds) before the window's p99 is used as the
-    /// tail bound.
-    pub min_tail_observations: u64,
+    /// Budget of the sample-ratio check (it only holds, but a flag stops a healthy plan).
+    pub split_alpha: f64,
+    /// Level at which a recent window counts as "over the limit" for holds (one look, so a
+    /// plain likelihood-ratio test: LR ≥ 1/level).
+    pub limit_level: f64,
 }
 
 impl Default for StatJudge {
@@ -54,26 +58,20 @@ impl Default for StatJudge {
         StatJudge {
             alpha: 0.01,
             hold_lr: 3.0,
-            rank_z: 4.0,
-            rank_effect: 0.6,
-            min_tail_observations: 200,
+            split_alpha: srm::ALPHA,
+            limit_level: 0.01,
         }
     }
 }
 
-/// The sequential tests, for their share of the false-alarm budget.
+/// The tests that roll back, for their share of the budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Test {
     ErrorsVsStable,
     TailVsStable,
+    BodyVsStable,
     ErrorLimit,
     P99Limit,
-}
-
-/// One test's outcome, in words.
-struct Finding {
-    fail: bool,
-    text: String,
 }
 
 fn pct(x: f64) -> String {
@@ -85,7 +83,7 @@ fn pct(x: f64) -> String {
     }
 }
 
-fn ratio(bad: u64, n: u64) -> String {
+fn ratio((bad, n): (u64, u64)) -> String {
     if n == 0 {
         "0/0".into()
     } else {
@@ -93,9 +91,15 @@ fn ratio(bad: u64, n: u64) -> String {
     }
 }
 
-/// A likelihood ratio for people: 3.2, 140, 2.1e4.
-fn lr_text(lr: f64) -> String {
-    if lr < 10.0 {
+fn rate((n, bad): (u64, u64)) -> f64 {
+    if n == 0 { 0.0 } else { bad as f64 / n as f64 }
+}
+
+/// A likelihood ratio for people: 3.2, 140, 2.1e4 (and "> 1e300" past f64's range).
+pub fn lr_text(lr: f64) -> String {
+    if !lr.is_finite() {
+        "> 1e300".into()
+    } else if lr < 10.0 {
         format!("{lr:.1}")
     } else if lr < 10_000.0 {
         format!("{lr:.0}")
@@ -108,181 +112,263 @@ fn ms(x: Option<f64>) -> String {
     x.map(|v| format!("{v:.0}ms")).unwrap_or_else(|| "?".into())
 }
 
-/// Index of the first bucket whose upper bound is at least `limit_ms`, if any.
-fn bucket_at_or_above(limit_ms: f64) -> Option<usize> {
-    BOUNDS_MS.iter().position(|b| *b >= limit_ms)
+/// Two significant digits: 240, 1,200, 35,000.
+fn about(x: f64) -> String {
+    let x = x.max(1.0);
+    let mag = 10f64.powi((x.log10().floor() as i32 - 1).max(0));
+    let r = ((x / mag).round() * mag) as u64;
+    let s = r.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
-/// Observations in buckets above bucket `i`.
-fn above(h: &LatencyHistogram, i: usize) -> u64 {
-    h.counts.iter().skip(i + 1).sum()
+fn quantile(h: &Option<LatencyHistogram>, q: f64) -> Option<f64> {
+    h.as_ref().and_then(|h| h.quantile(q))
 }
 
 impl StatJudge {
-    /// This test's share of the false-alarm budget.
     fn alpha(&self, test: Test) -> f64 {
         self.alpha
             * match test {
-                Test::ErrorsVsStable => 0.5,
-                Test::TailVsStable => 0.25,
-                Test::ErrorLimit | Test::P99Limit => 0.125,
+                Test::ErrorsVsStable => 0.4,
+                Test::TailVsStable | Test::BodyVsStable => 0.2,
+                Test::ErrorLimit | Test::P99Limit => 0.1,
             }
     }
 
-    /// The likelihood ratio at which `test` fails, for the *why*.
     fn needed(&self, test: Test) -> String {
         lr_text(1.0 / self.alpha(test))
     }
 
-    fn errors(&self, plan: &Plan, c: &Counts, s: &Counts, out: &mut Vec<Finding>) -> f64 {
-        let mut worst = f64::NEG_INFINITY;
-        let line = format!(
-            "canary errors {} vs stable {}",
-            ratio(c.errors, c.requests),
-            ratio(s.errors, s.requests)
+    /// "likelihood ratio 1453 ≥ 250 (p ≤ 6.9e-4), about 30× stable".
+    fn proof(&self, t: &Sprt, test: Test, vs_stable: bool) -> String {
+        let mut s = format!(
+            "likelihood ratio {} ≥ {} (p ≤ {:.1e})",
+            lr_text(t.lr()),
+            self.needed(test),
+            t.p_value()
         );
-        match sprt::two_sample(c.errors, c.requests, s.errors, s.requests) {
-            Some(t) => {
-                worst = worst.max(t.log_lr);
-                out.push(self.finding(&t, Test::ErrorsVsStable, line, true));
-            }
-            None => out.push(Finding {
-                fail: false,
-                text: format!("{line}: no stable traffic to compare, judged on the limit"),
-            }),
+        if vs_stable {
+            s.push_str(&format!(", about {}× stable", t.best_risk));
         }
-        if let Some(t) = sprt::one_sample(c.errors, c.requests, plan.max_error_rate) {
-            worst = worst.max(t.log_lr);
-            if t.rejects(self.alpha(Test::ErrorLimit)) {
-                out.push(Finding {
-                    fail: true,
-                    text: format!(
-                        "canary errors {} above the {} limit: likelihood ratio {} ≥ {}",
-                        ratio(c.errors, c.requests),
-                        pct(plan.max_error_rate),
-                        lr_text(t.lr()),
-                        self.needed(Test::ErrorLimit)
-                    ),
-                });
-            }
-        }
-        worst
+        s
     }
 
-    fn finding(&self, t: &Sprt, test: Test, line: String, always: bool) -> Finding {
-        if t.rejects(self.alpha(test)) {
-            Finding {
-                fail: true,
-                text: format!(
-                    "{line}: likelihood ratio {} ≥ {} (p ≤ {:.1e}), about {}× stable",
-                    lr_text(t.lr()),
-                    self.needed(test),
-                    t.p_value(),
-                    t.best_risk
-                ),
-            }
-        } else {
-            Finding {
-                fail: false,
-                text: if always {
-                    format!("{line}, LR {}", lr_text(t.lr()))
-                } else {
-                    String::new()
-                },
-            }
-        }
+    /// A vs-stable comparison, when its test rejects.
+    fn compared(&self, mix: &sprt::Mix, tally: &Tally, test: Test, what: &str) -> Option<String> {
+        let t = mix.sprt();
+        t.rejects(self.alpha(test)).then(|| {
+            format!(
+                "{what} canary {} vs stable {} in the same seconds: {}",
+                ratio(tally.canary),
+                ratio(tally.stable),
+                self.proof(&t, test, true)
+            )
+        })
     }
 
-    fn latency(&self, plan: &Plan, c: &Counts, s: &Counts, out: &mut Vec<Finding>) {
+    /// Against a fixed limit on refreshes with no stable traffic, when it rejects.
+    fn lone(&self, (n, bad): (u64, u64), p0: f64, test: Test, what: String) -> Option<String> {
+        let t = sprt::one_sample(bad, n, p0)?;
+        t.rejects(self.alpha(test)).then(|| {
+            format!(
+                "no stable traffic to compare with: canary {what} {}: {}",
+                ratio((bad, n)),
+                self.proof(&t, test, false)
+            )
+        })
+    }
+
+    fn over(&self, (n, bad): (u64, u64), p0: f64) -> bool {
+        sprt::one_sample(bad, n, p0).is_some_and(|t| t.rejects(self.limit_level))
+    }
+
+    fn failures(&self, plan: &Plan, ev: &Evidence<'_>, recent: &Recent) -> Vec<String> {
+        let st = ev.strata;
+        let (hc, hs) = (&ev.run.canary.latency, &ev.run.stable.latency);
         let limit_ms = plan.max_p99.as_secs_f64() * 1000.0;
-        let Some(hc) = c.latency.as_ref().filter(|h| h.total() > 0) else {
-            // No histogram (HAProxy averages): only the fixed limit can be checked.
-            if let Some(p99) = c.p99_max_ms
-                && p99 > limit_ms
-            {
-                out.push(Finding {
-                    fail: true,
-                    text: format!(
-                        "canary p99 {p99:.0}ms > {limit_ms:.0}ms (fixed-limit check: this \
-                         source has no latency histogram)"
-                    ),
-                });
-            }
-            return;
-        };
-        let nc = hc.total();
+        let mut out = Vec::new();
+        out.extend(self.compared(
+            &st.errors,
+            &st.errors_tally,
+            Test::ErrorsVsStable,
+            "errors:",
+        ));
+        out.extend(self.lone(
+            st.lone,
+            plan.max_error_rate,
+            Test::ErrorLimit,
+            format!("errors above the {} limit", pct(plan.max_error_rate)),
+        ));
         let p99s = format!(
             "canary p99 {} vs stable {}",
-            ms(hc.quantile(0.99)),
-            ms(s.latency.as_ref().and_then(|h| h.quantile(0.99)))
+            ms(quantile(hc, 0.99)),
+            ms(quantile(hs, 0.99))
         );
-        // Above the plan's limit: at most 1 % may be, by definition of p99.
-        if let Some(i) = bucket_at_or_above(limit_ms)
-            && let Some(t) = sprt::one_sample(above(hc, i), nc, 0.01)
-            && t.rejects(self.alpha(Test::P99Limit))
+        if let Some(w) = self.compared(&st.tail, &st.tail_tally, Test::TailVsStable, "") {
+            out.push(format!(
+                "{p99s}: slower than {}: {}",
+                ms(st.tail_bound_ms),
+                w.trim_start()
+            ));
+        }
+        if let Some(w) = self.compared(&st.body, &st.body_tally, Test::BodyVsStable, "") {
+            out.push(format!(
+                "canary p50 {} vs stable {} (p99 {} vs {}): slower than {}: {}",
+                ms(quantile(hc, 0.5)),
+                ms(quantile(hs, 0.5)),
+                ms(quantile(hc, 0.99)),
+                ms(quantile(hs, 0.99)),
+                ms(st.body_bound_ms),
+                w.trim_start()
+            ));
+        }
+        out.extend(self.lone(
+            st.lone_slow,
+            0.01,
+            Test::P99Limit,
+            format!("requests slower than the {limit_ms:.0}ms limit (p99 allows 1%)"),
+        ));
+        // A source without histograms (HAProxy averages) only has per-sample p99s: the fixed
+        // limit, and only when stable is not over it too.
+        if hc.as_ref().is_none_or(|h| h.total() == 0)
+            && let (Some(c), s) = recent.p99_ms
+            && c > limit_ms
+            && s.is_none_or(|s| s <= limit_ms)
         {
-            out.push(Finding {
-                fail: true,
-                text: format!(
-                    "{p99s}: {} of canary requests slower than the {limit_ms:.0}ms limit \
-                     (p99 allows 1%), likelihood ratio {} ≥ {}",
-                    pct(above(hc, i) as f64 / nc as f64),
-                    lr_text(t.lr()),
-                    self.needed(Test::P99Limit)
-                ),
+            out.push(format!(
+                "canary p99 {c:.0}ms > {limit_ms:.0}ms, stable {} (fixed-limit check: this \
+                 source has no latency histogram)",
+                ms(s)
+            ));
+        }
+        out
+    }
+
+    /// Stable itself over a limit in the recent window: the canary is not to blame.
+    fn shared(&self, plan: &Plan, ev: &Evidence<'_>, r: &Recent) -> Option<String> {
+        let span = format!("over the last {:.0}s", r.seconds);
+        let at = format!("not the canary; holding at {}", ev.weight);
+        if self.over(r.stable, plan.max_error_rate) {
+            let (c, s) = (pct(rate(r.canary)), pct(rate(r.stable)));
+            return Some(if self.over(r.canary, plan.max_error_rate) {
+                format!("both builds failing alike (canary {c} vs stable {s} {span}): {at}")
+            } else {
+                format!(
+                    "stable itself over the {} error limit (stable {s}, canary {c} {span}): {at}",
+                    pct(plan.max_error_rate)
+                )
             });
         }
-        let Some(hs) = s.latency.as_ref().filter(|h| h.total() > 0) else {
-            return;
+        if self.over(r.stable_slow, 0.01) {
+            let limit = plan.max_p99.as_millis();
+            let (c, s) = (pct(rate(r.canary_slow)), pct(rate(r.stable_slow)));
+            return Some(format!(
+                "both builds slow (slower than {limit}ms: canary {c} vs stable {s} {span}, \
+                 p99 allows 1%): {at}"
+            ));
+        }
+        None
+    }
+
+    fn summary(&self, ev: &Evidence<'_>) -> String {
+        let st = ev.strata;
+        let mut s = format!(
+            "canary errors {} vs stable {}",
+            ratio(st.errors_tally.canary),
+            ratio(st.errors_tally.stable)
+        );
+        if st.errors.strata > 0 {
+            s.push_str(&format!(", LR {}", lr_text(st.errors.sprt().lr())));
+        } else if st.errors_tally.stable.1 == 0 {
+            s = format!(
+                "canary errors {}: no stable traffic to compare, judged on the limit",
+                ratio((st.lone.1, st.lone.0))
+            );
+        }
+        let (hc, hs) = (&ev.run.canary.latency, &ev.run.stable.latency);
+        if hc.is_some() {
+            s.push_str(&format!(
+                "; canary p99 {} vs stable {}, p50 {} vs {}",
+                ms(quantile(hc, 0.99)),
+                ms(quantile(hs, 0.99)),
+                ms(quantile(hc, 0.5)),
+                ms(quantile(hs, 0.5))
+            ));
+        }
+        s
+    }
+
+    /// Canary requests still needed for the promotion evidence, and what they rule out.
+    fn still_needed(&self, plan: &Plan, ev: &Evidence<'_>, alpha: f64) -> String {
+        let st = ev.strata;
+        let (factor, limit) = regression(plan);
+        let target = (2.0 / alpha).ln();
+        let r = st.recent(plan.interval.max(Duration::from_secs(10)));
+        let t = &st.errors_tally;
+        let smooth = |(bad, n): (u64, u64)| (bad as f64 + 0.5) / (n as f64 + 1.0);
+        let (c, s) = (smooth(t.canary), smooth(t.stable));
+        let th = if r.canary.0 + r.stable.0 > 0 {
+            r.canary.0 as f64 / (r.canary.0 + r.stable.0) as f64
+        } else {
+            ev.weight.percent() / 100.0
         };
-        let ns = hs.total();
-        // Tail: share slower than the pooled p99 bucket. Pooling keeps the two builds
-        // exchangeable when they are equally good, so the conditional test stays fair.
-        let mut pooled = hc.clone();
-        pooled.merge(hs);
-        let n = pooled.total();
-        if n >= self.min_tail_observations {
-            let rank = (0.99 * n as f64).ceil() as u64;
-            let mut seen = 0;
-            let bound = pooled.counts.iter().position(|&k| {
-                seen += k;
-                seen >= rank
-            });
-            if let Some(i) = bound.filter(|&i| i < BOUNDS_MS.len())
-                && let Some(t) = sprt::two_sample(above(hc, i), nc, above(hs, i), ns)
-            {
-                let line = format!(
-                    "{p99s}: slower than {:.0}ms canary {} vs stable {}",
-                    BOUNDS_MS[i],
-                    ratio(above(hc, i), nc),
-                    ratio(above(hs, i), ns)
-                );
-                let f = self.finding(&t, Test::TailVsStable, line, false);
-                if f.fail {
-                    out.push(f);
-                }
-            }
+        let mut options = Vec::new();
+        if th > 0.0 && th < 1.0 {
+            let k1 = plug_in_risk(t, factor);
+            let m = c + s * (1.0 - th) / th;
+            let drift = c * (k1 / factor).ln()
+                - m * (((k1 - 1.0) * th).ln_1p() - ((factor - 1.0) * th).ln_1p());
+            options.push((
+                (target - st.promote_relative) / drift,
+                drift,
+                format!("{factor}× stable's errors"),
+            ));
         }
-        // Body: ranks.
-        if let Some(r) = rank::grouped(&hc.counts, &hs.counts) {
-            let fail = r.z >= self.rank_z && r.p_slower() >= self.rank_effect;
-            out.push(Finding {
-                fail,
-                text: if fail {
-                    format!(
-                        "{p99s}, p50 {} vs {}: a canary request is slower than a stable one \
-                         {:.0}% of the time (Mann-Whitney z {:.1} ≥ {:.1}, p {:.1e})",
-                        ms(hc.quantile(0.5)),
-                        ms(hs.quantile(0.5)),
-                        r.p_slower() * 100.0,
-                        r.z,
-                        self.rank_z,
-                        r.p_value()
-                    )
+        if limit > 0.0 && limit < 1.0 {
+            let p = smooth((st.canary.1, st.canary.0));
+            let p1 = plug_in_rate(st.canary, limit);
+            let drift = p * (p1 / limit).ln() + (1.0 - p) * ((1.0 - p1) / (1.0 - limit)).ln();
+            options.push((
+                (target - st.promote_absolute) / drift,
+                drift,
+                format!("errors at the {} limit", pct(limit)),
+            ));
+        }
+        let best = options
+            .into_iter()
+            .filter(|(n, d, _)| *d > 0.0 && n.is_finite())
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        match best {
+            Some((n, _, what)) => {
+                let rps = if r.seconds > 0.0 {
+                    r.canary.0 as f64 / r.seconds
                 } else {
-                    format!("{p99s}, Mann-Whitney p {:.2}", r.p_value())
-                },
-            });
+                    0.0
+                };
+                let time = if rps > 0.0 {
+                    format!(" (~{} s at this weight)", about(n / rps))
+                } else {
+                    String::new()
+                };
+                format!(
+                    "need ~{} more canary requests{time} to rule out {what}",
+                    about(n)
+                )
+            }
+            None => format!(
+                "canary errors {} vs stable {} do not yet rule out {factor}× stable's errors \
+                 or the {} limit",
+                ratio(t.canary),
+                ratio(t.stable),
+                pct(limit)
+            ),
         }
     }
 }
@@ -296,30 +382,40 @@ impl Judge for StatJudge {
         true
     }
 
-    fn verdict(&self, plan: &Plan, window: &Window, due: bool) -> Verdict {
-        let (c, s) = (&window.canary, &window.stable);
-        if c.requests == 0 {
+    fn verdict(&self, plan: &Plan, ev: &Evidence<'_>, due: bool) -> Verdict {
+        let st = ev.strata;
+        if st.canary.0 == 0 {
             return Verdict::Inconclusive("no canary traffic yet".into());
         }
-        let mut findings = Vec::new();
-        // Only the error tests decide a hold: their ratios fall steadily when the canary is
-        // fine, while the tail test's bound moves with the data and can hover.
-        let suspicion = self.errors(plan, c, s, &mut findings);
-        self.latency(plan, c, s, &mut findings);
-        let failed: Vec<&str> = findings
-            .iter()
-            .filter(|f| f.fail)
-            .map(|f| f.text.as_str())
-            .collect();
+        let recent = st.recent(plan.interval.max(Duration::from_secs(10)));
+        let failed = self.failures(plan, ev, &recent);
         if !failed.is_empty() {
             return Verdict::Fail(failed.join("; "));
         }
-        let summary: Vec<&str> = findings
-            .iter()
-            .map(|f| f.text.as_str())
-            .filter(|t| !t.is_empty())
-            .collect();
-        let summary = summary.join("; ");
+        if let Some(why) = self.shared(plan, ev, &recent) {
+            match plan.evidence.stable_over_limit {
+                StableOverLimit::Hold => return Verdict::Inconclusive(why),
+                StableOverLimit::Rollback => {
+                    return Verdict::Fail(
+                        why.replace("not the canary; holding", "policy: roll back"),
+                    );
+                }
+                StableOverLimit::Proceed => {}
+            }
+        }
+        let summary = self.summary(ev);
+        if self.over(recent.canary, plan.max_error_rate) {
+            return Verdict::Inconclusive(format!(
+                "canary errors {} over the last {:.0}s, over the {} limit (stable {}): \
+                 holding at {} until the comparison with stable decides",
+                ratio((recent.canary.1, recent.canary.0)),
+                recent.seconds,
+                pct(plan.max_error_rate),
+                pct(rate(recent.stable)),
+                ev.weight
+            ));
+        }
+        let suspicion = st.errors.sprt().log_lr;
         if due && suspicion >= self.hold_lr.ln() {
             return Verdict::Inconclusive(format!(
                 "errors suspicious (LR {} ≥ {}), not stepping up: {summary}",
@@ -329,140 +425,27 @@ impl Judge for StatJudge {
         }
         Verdict::Pass(summary)
     }
+
+    fn promotion(&self, plan: &Plan, ev: &Evidence<'_>) -> Result<String, String> {
+        let alpha = (1.0 - plan.evidence.confidence).clamp(1e-9, 0.5);
+        let e = ev.strata.promotion_log_e();
+        let (factor, limit) = regression(plan);
+        if e >= -alpha.ln() {
+            Ok(format!(
+                "rules out {factor}× stable's errors or the {} limit (e-value {} ≥ {})",
+                pct(limit),
+                lr_text(e.exp()),
+                lr_text(1.0 / alpha)
+            ))
+        } else {
+            Err(self.still_needed(plan, ev, alpha))
+        }
+    }
+
+    fn split_mismatch(&self, ev: &Evidence<'_>) -> Option<SplitMismatch> {
+        ev.strata.split.mismatch(self.split_alpha)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::observation::BuildSample;
-
-    fn counts(req: u64, err: u64, latencies: &[(f64, u64)]) -> Counts {
-        let mut h = LatencyHistogram::default();
-        for &(ms, n) in latencies {
-            for _ in 0..n {
-                h.record(ms);
-            }
-        }
-        let mut c = Counts::default();
-        c.add(&BuildSample {
-            period_s: 1.0,
-            requests: req,
-            errors: err,
-            latency: (h.total() > 0).then_some(h),
-            ..Default::default()
-        });
-        c
-    }
-
-    fn window(canary: Counts, stable: Counts) -> Window {
-        Window { canary, stable }
-    }
-
-    fn fast(n: u64) -> Vec<(f64, u64)> {
-        vec![(12.0, n * 9 / 10), (30.0, n - n * 9 / 10)]
-    }
-
-    #[test]
-    fn a_ten_percent_canary_fails_before_the_interval_ends() {
-        let j = StatJudge::default();
-        let w = window(counts(100, 10, &fast(100)), counts(900, 1, &fast(900)));
-        match j.verdict(&Plan::default(), &w, false) {
-            Verdict::Fail(m) => {
-                assert!(
-                    m.contains("canary errors 10/100 (10.0%) vs stable 1/900 (0.11%)"),
-                    "{m}"
-                );
-                assert!(m.contains("likelihood ratio"), "{m}");
-            }
-            v => panic!("{v:?}"),
-        }
-    }
-
-    #[test]
-    fn an_equal_canary_passes_with_its_evidence() {
-        let j = StatJudge::default();
-        let w = window(counts(500, 2, &fast(500)), counts(4500, 20, &fast(4500)));
-        match j.verdict(&Plan::default(), &w, true) {
-            Verdict::Pass(m) => {
-                assert!(
-                    m.contains("canary errors 2/500 (0.40%) vs stable 20/4500 (0.44%)"),
-                    "{m}"
-                );
-                assert!(m.contains("Mann-Whitney"), "{m}");
-            }
-            v => panic!("{v:?}"),
-        }
-    }
-
-    #[test]
-    fn twice_the_stable_error_rate_fails_once_the_evidence_is_strong() {
-        // 1 % canary vs 0.5 % stable: under a 1 % limit, never seen by the threshold judge.
-        let j = StatJudge::default();
-        let p = Plan::default();
-        let small = window(counts(1000, 10, &[]), counts(9000, 45, &[]));
-        assert!(!matches!(j.verdict(&p, &small, true), Verdict::Fail(_)));
-        let big = window(counts(10_000, 100, &[]), counts(90_000, 450, &[]));
-        assert!(matches!(j.verdict(&p, &big, true), Verdict::Fail(m) if m.contains("about 2×")));
-    }
-
-    #[test]
-    fn edge_cases_zero_traffic_zero_errors_all_errors_and_a_missing_build() {
-        let j = StatJudge::default();
-        let p = Plan::default();
-        assert!(matches!(
-            j.verdict(&p, &window(Counts::default(), counts(100, 0, &[])), true),
-            Verdict::Inconclusive(m) if m.contains("no canary traffic")
-        ));
-        assert!(matches!(
-            j.verdict(&p, &window(counts(300, 0, &[]), counts(2700, 0, &[])), true),
-            Verdict::Pass(_)
-        ));
-        assert!(matches!(
-            j.verdict(&p, &window(counts(20, 20, &[]), counts(180, 0, &[])), false),
-            Verdict::Fail(_)
-        ));
-        // No stable build: still judged against the plan's limit, and says so.
-        let lone = window(counts(200, 1, &[]), Counts::default());
-        assert!(matches!(
-            j.verdict(&p, &lone, true),
-            Verdict::Pass(m) if m.contains("no stable traffic")
-        ));
-        let lone_bad = window(counts(200, 30, &[]), Counts::default());
-        assert!(matches!(
-            j.verdict(&p, &lone_bad, true),
-            Verdict::Fail(m) if m.contains("above the 1.0% limit")
-        ));
-    }
-
-    #[test]
-    fn a_slow_canary_fails_on_p99_and_ranks() {
-        let j = StatJudge::default();
-        let w = window(
-            counts(100, 0, &[(300.0, 80), (800.0, 20)]),
-            counts(900, 0, &fast(900)),
-        );
-        match j.verdict(&Plan::default(), &w, false) {
-            Verdict::Fail(m) => {
-                assert!(m.contains("canary p99"), "{m}");
-                assert!(m.contains("500ms limit"), "{m}");
-                assert!(m.contains("Mann-Whitney"), "{m}");
-            }
-            v => panic!("{v:?}"),
-        }
-    }
-
-    #[test]
-    fn a_suspicious_canary_is_held_at_the_interval_end() {
-        let j = StatJudge::default();
-        // 5 canary errors in 100 vs 0.4 % stable: LR about 100, above 20, below 1000.
-        let w = window(counts(100, 5, &[]), counts(900, 4, &[]));
-        assert!(matches!(
-            j.verdict(&Plan::default(), &w, true),
-            Verdict::Inconclusive(m) if m.contains("suspicious")
-        ));
-        assert!(matches!(
-            j.verdict(&Plan::default(), &w, false),
-            Verdict::Pass(_)
-        ));
-    }
-}
+mod tests;

@@ -12,6 +12,8 @@
 /// each. From "half as bad again" (hard to see, slow to prove) to "thirty times as bad".
 pub const RISKS: [f64; 6] = [1.5, 2.0, 3.0, 5.0, 10.0, 30.0];
 
+use serde::{Deserialize, Serialize};
+
 /// The weight of evidence that the canary is worse than its reference.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sprt {
@@ -54,6 +56,55 @@ fn mixture(parts: &[(f64, f64)]) -> Option<Sprt> {
         log_lr: max + (sum / parts.len() as f64).ln(),
         best_risk,
     })
+}
+
+/// Per-alternative log likelihood ratios summed over strata (refreshes), mixed only when
+/// read.
+///
+/// Why not a product of per-stratum mixtures: that bets on a *new* `k` every second, which
+/// is not the hypothesis "the canary is k× worse". The product over strata of one `k`'s
+/// ratio is a martingale for each `k`, and so is their average: keep one running sum per
+/// `k` and average at the end.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Mix {
+    ll: [f64; RISKS.len()],
+    /// Strata that carried information (both builds had requests).
+    pub strata: u32,
+}
+
+impl Mix {
+    /// Adds one stratum of the two-sample test: `canary_bad` of `canary_n` against
+    /// `ref_bad` of `ref_n`, in the same refresh. A stratum where either build had no
+    /// requests carries no information and is skipped.
+    pub fn add_two_sample(&mut self, canary_bad: u64, canary_n: u64, ref_bad: u64, ref_n: u64) {
+        if canary_n == 0 || ref_n == 0 {
+            return;
+        }
+        let ec = canary_bad.min(canary_n) as f64;
+        let m = ec + ref_bad.min(ref_n) as f64;
+        if m == 0.0 {
+            return;
+        }
+        let theta0 = canary_n as f64 / (canary_n + ref_n) as f64;
+        for (ll, k) in self.ll.iter_mut().zip(RISKS) {
+            *ll += ec * k.ln() - m * ((k - 1.0) * theta0).ln_1p();
+        }
+        self.strata += 1;
+    }
+
+    /// The mixture over [`RISKS`] of the summed ratios.
+    pub fn sprt(&self) -> Sprt {
+        let parts: Vec<(f64, f64)> = RISKS.iter().copied().zip(self.ll).collect();
+        mixture(&parts).unwrap_or(Sprt {
+            log_lr: 0.0,
+            best_risk: 1.0,
+        })
+    }
+
+    /// Log likelihood ratio of one alternative `RISKS[i]` against "the same".
+    pub fn log_lr_at(&self, i: usize) -> f64 {
+        self.ll.get(i).copied().unwrap_or(0.0)
+    }
 }
 
 /// Canary against a reference build on the same window.

@@ -92,7 +92,7 @@ impl Access {
         let mut v = Vec::new();
         for k in kinds {
             v.push(Permission::patch(*k, None));
-            if *k == Kind::Rollout {
+            if matches!(k, Kind::Rollout | Kind::KruiseRollout) {
                 v.push(Permission::patch(*k, Some("status")));
             }
         }

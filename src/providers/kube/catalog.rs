@@ -8,7 +8,7 @@ use super::access::Access;
 use super::kinds::{self, Kind, ObjRef};
 use super::split::{self, RawCtx};
 use crate::domain::{Owner, Rollout, RolloutKey};
-use crate::providers::{argo, flagger, gateway_api, istio, nginx, smi};
+use crate::providers::{argo, flagger, gateway_api, istio, kruise, nginx, smi};
 use kube::api::DynamicObject;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -100,6 +100,11 @@ impl Catalog {
                 let r = argo::rollout(obj, &claims, &self.access);
                 (claims, vec![r])
             }
+            Kind::KruiseRollout => {
+                let claims = kruise::claims(obj);
+                let r = kruise::rollout(obj, &claims, &self.access);
+                (claims, vec![r])
+            }
             Kind::Canary => {
                 let fctx = flagger::FlaggerCtx {
                     default_mesh: &self.opts.default_mesh,
@@ -180,8 +185,9 @@ impl Catalog {
 
     /// Router objects driven by a Rollout or Canary.
     pub fn claimed(&self) -> BTreeSet<ObjRef> {
-        [Kind::Rollout, Kind::Canary]
+        Kind::ALL
             .into_iter()
+            .filter(|k| k.is_controller())
             .flat_map(|k| self.all(k).flat_map(move |o| self.converted(k, o).0))
             .collect()
     }
@@ -200,10 +206,7 @@ impl Catalog {
             .map(|kind| {
                 let v: Vec<Rollout> = self
                     .all(kind)
-                    .filter(|o| {
-                        matches!(kind, Kind::Rollout | Kind::Canary)
-                            || !self.owned(kind, o, &claimed)
-                    })
+                    .filter(|o| kind.is_controller() || !self.owned(kind, o, &claimed))
                     .flat_map(|o| self.converted(kind, o).1)
                     .collect();
                 (kind, v)
@@ -251,6 +254,6 @@ pub fn splits_of(kind: Kind, obj: &DynamicObject) -> Vec<split::Split> {
         Kind::HttpRoute => gateway_api::splits(obj),
         Kind::TrafficSplit => smi::splits(obj),
         Kind::Ingress => nginx::splits(obj, None),
-        Kind::Rollout | Kind::Canary => Vec::new(),
+        Kind::Rollout | Kind::Canary | Kind::KruiseRollout => Vec::new(),
     }
 }

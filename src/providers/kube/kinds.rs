@@ -23,13 +23,16 @@ pub enum Kind {
     TrafficSplit,
     /// Kubernetes `Ingress` (ingress-nginx canaries).
     Ingress,
+    /// OpenKruise Rollouts `Rollout` (same kind name as Argo's, another group).
+    KruiseRollout,
 }
 
 impl Kind {
     /// Every kind, controllers first (their claims decide which routers are shown).
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Rollout,
         Kind::Canary,
+        Kind::KruiseRollout,
         Kind::VirtualService,
         Kind::HttpRoute,
         Kind::TrafficSplit,
@@ -45,6 +48,7 @@ impl Kind {
             Kind::HttpRoute => "gateway.networking.k8s.io",
             Kind::TrafficSplit => "split.smi-spec.io",
             Kind::Ingress => "networking.k8s.io",
+            Kind::KruiseRollout => "rollouts.kruise.io",
         }
     }
 
@@ -57,6 +61,7 @@ impl Kind {
             Kind::HttpRoute => "HTTPRoute",
             Kind::TrafficSplit => "TrafficSplit",
             Kind::Ingress => "Ingress",
+            Kind::KruiseRollout => "Rollout",
         }
     }
 
@@ -69,6 +74,7 @@ impl Kind {
             Kind::HttpRoute => "httproutes",
             Kind::TrafficSplit => "trafficsplits",
             Kind::Ingress => "ingresses",
+            Kind::KruiseRollout => "rollouts",
         }
     }
 
@@ -81,6 +87,7 @@ impl Kind {
             Kind::HttpRoute => "v1",
             Kind::TrafficSplit => "v1alpha4",
             Kind::Ingress => "v1",
+            Kind::KruiseRollout => "v1beta1",
         }
     }
 
@@ -93,6 +100,7 @@ impl Kind {
             Kind::HttpRoute => ProviderKind::GatewayApi,
             Kind::TrafficSplit => ProviderKind::Smi,
             Kind::Ingress => ProviderKind::Nginx,
+            Kind::KruiseRollout => ProviderKind::Kruise,
         }
     }
 
@@ -101,14 +109,18 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.provider() == p)
     }
 
-    /// The kind of an object by its `kind` field (router kinds only matter here).
-    pub fn from_name(name: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == name)
+    /// True for the kinds whose controller drives the rollout and owns its routes.
+    pub fn is_controller(self) -> bool {
+        matches!(self, Kind::Rollout | Kind::Canary | Kind::KruiseRollout)
     }
 
-    /// The staleness source for this kind's watcher.
+    /// The staleness source for this kind's watcher (OpenKruise's `Rollout` is named by its
+    /// group, so it never shares a badge with Argo's).
     pub fn source(self) -> SourceId {
-        SourceId(format!("kube {}", self.name()))
+        match self {
+            Kind::KruiseRollout => SourceId("kube Rollout.rollouts.kruise.io".into()),
+            _ => SourceId(format!("kube {}", self.name())),
+        }
     }
 
     /// A default `ApiResource` for this kind at `version`.
@@ -200,6 +212,7 @@ pub fn controller_owners(obj: &DynamicObject) -> Vec<(Kind, String)> {
             let kind = match (o.kind.as_str(), o.api_version.split('/').next()) {
                 ("Rollout", Some("argoproj.io")) => Kind::Rollout,
                 ("Canary", Some("flagger.app")) => Kind::Canary,
+                ("Rollout", Some("rollouts.kruise.io")) => Kind::KruiseRollout,
                 _ => return None,
             };
             Some((kind, o.name.clone()))

@@ -48,7 +48,12 @@ pub fn plan(shared: &Shared, req: &WriteRequest) -> Result<(ObjRef, Vec<Step>), 
                 shared.loadtester.is_some(),
             )
         }
-        (Kind::Rollout | Kind::Canary, RouterChange::CanaryWeight(_)) => {
+        (Kind::KruiseRollout, RouterChange::Controller(c)) => crate::providers::kruise::patches(
+            obj,
+            *c,
+            expected.filter(|_| matches!(c, Command::Advance | Command::Promote)),
+        ),
+        (Kind::Rollout | Kind::Canary | Kind::KruiseRollout, RouterChange::CanaryWeight(_)) => {
             Err(CONTROLLER_OWNS_ROUTE.into())
         }
         (_, RouterChange::Controller(c)) => Err(format!(

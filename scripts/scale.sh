@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Measures aviary at scale: a local stand-in Kubernetes API (examples/stand_in_api.rs) serves N
+# rollouts with CHURN changes a second; aviary runs in its TUI at 200x60, --read-only, inside
+# tmux. Prints, per run: time to the first frame, time from start to every row on screen,
+# CPU (% of one core) and RSS over the measuring window at rest.
+#
+#   scripts/scale.sh [N=1000] [CHURN=0] [SECONDS=60] [RUNS=3]
+#
+# Needs tmux. Builds the binary and the stand-in first (release; PROFILE=debug for a quick
+# check of the script itself — its numbers are not the product's).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000}
+CHURN=${2:-0}
+WINDOW=${3:-60}
+RUNS=${4:-3}
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  cargo build --release --quiet --bin aviary --example stand_in_api
+else
+  cargo build --quiet --bin aviary --example stand_in_api
+fi
+BIN=target/$PROFILE/aviary
+API=target/$PROFILE/examples/stand_in_api
+WORK=$(mktemp -d)
+SOCK="aviary-scale-$$"
+TICKS=$(getconf CLK_TCK)
+cleanup() {
+  tmux -L "$SOCK" kill-server 2>/dev/null || true
+  [ -n "${API_PID:-}" ] && kill "$API_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+now_ms() { date +%s%3N; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+"$API" "$N" "$CHURN" "$WORK/kubeconfig" >"$WORK/api.log" 2>&1 &
+API_PID=$!
+for _ in $(seq 1 200); do [ -s "$WORK/kubeconfig" ] && break; sleep 0.05; done
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(head -1 "$WORK/api.log")"
+printf '%-4s %10s %12s %10s %10s\n' run first_ms rows_ms cpu_pct rss_mb
+for run in $(seq 1 "$RUNS"); do
+  tmux -L "$SOCK" kill-server 2>/dev/null || true
+  start=$(now_ms)
+  tmux -L "$SOCK" new-session -d -x 200 -y 60 \
+    "exec env XDG_CONFIG_HOME=$WORK/cfg $BIN --read-only --audit-log $WORK/audit.jsonl kube --kubeconfig $WORK/kubeconfig -A"
+  pid=$(tmux -L "$SOCK" display -p '#{pane_pid}')
+  first=""; rows=""
+  deadline=$(( $(now_ms) + 120000 ))
+  while [ -z "$rows" ] && [ "$(now_ms)" -lt "$deadline" ]; do
+    screen=$(tmux -L "$SOCK" capture-pane -p 2>/dev/null || true)
+    t=$(( $(now_ms) - start ))
+    if [ -z "$first" ] && grep -q "aviary" <<<"$screen"; then first=$t; fi
+    if grep -q "Rollouts ($N)" <<<"$screen"; then rows=$t; fi
+    sleep 0.01
+  done
+  sleep 5
+  c0=$(cpu_ticks "$pid"); t0=$(now_ms)
+  sleep "$WINDOW"
+  c1=$(cpu_ticks "$pid"); t1=$(now_ms)
+  cpu=$(awk -v c="$((c1 - c0))" -v hz="$TICKS" -v ms="$((t1 - t0))" 'BEGIN {printf "%.2f", 100 * c / hz / (ms / 1000)}')
+  rss=$(awk -v k="$(rss_kb "$pid")" 'BEGIN {printf "%.1f", k / 1024}')
+  printf '%-4s %10s %12s %10s %10s\n' "$run" "${first:-none}" "${rows:-none}" "$cpu" "$rss"
+done
