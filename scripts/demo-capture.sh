@@ -76,5 +76,5 @@ tmux -L "$SOCK" send-keys -t demo Enter   # open the row under the cursor: chart
 sleep 1.5;                                 frame
 
 "$IM" -delay 250 -loop 0 "$WORK"/frame-*.png -resize 75% -layers Optimize "$OUT/demo.gif"
-"$IM" "$WORK"/frame-0[2-4].png "$WORK"/frame-07.png -resize 50% -append "$OUT/demo-strip.png"
+"$IM" "$WORK"/frame-02.png "$WORK"/frame-04.png "$WORK"/frame-06.png "$WORK"/frame-07.png -resize 50% -append "$OUT/demo-strip.png"
 echo "wrote $OUT/demo.gif and $OUT/demo-strip.png"

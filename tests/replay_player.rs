@@ -158,3 +158,37 @@ fn headless_replay_prints_a_line_per_rollout_per_second_and_summaries() {
     assert!(lines.last().is_some_and(|l| l.contains("summary")));
     let _ = SystemTime::now();
 }
+
+#[test]
+fn a_recorded_write_this_core_never_asked_for_still_lands_and_is_counted() {
+    let mut rec = recording();
+    // As if another build's autopilot had set `b` to 0 % (op 7, which this core never issued).
+    let at = rec.entries.len() - 1;
+    rec.entries.insert(
+        at,
+        Entry {
+            t_ms: rec.entries[at].t_ms,
+            msg: Msg::WriteDone(WriteDone {
+                op: OpId(7),
+                target: key("b"),
+                command: Command::SetWeight(Weight::ZERO),
+                origin: Origin::Autopilot,
+                result: Ok(WriteOk {
+                    canary_weight: Some(Weight::ZERO),
+                    ..WriteOk::default()
+                }),
+            }),
+        },
+    );
+    let mut p = Player::new(rec);
+    p.play_until(u64::MAX);
+    assert_eq!(
+        p.app.rollouts[&key("b")].rollout.canary_weight(),
+        Weight::ZERO
+    );
+    assert!(p.app.rollouts[&key("b")].pending.is_none());
+    assert_eq!(p.diverged(), 1);
+    let mut same = Player::new(recording());
+    same.play_until(u64::MAX);
+    assert_eq!(same.diverged(), 0);
+}

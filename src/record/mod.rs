@@ -31,7 +31,8 @@ pub const FORMAT: u32 = 1;
 pub struct Header {
     /// Format version; a reader refuses anything newer than [`FORMAT`].
     pub aviary_recording: u32,
-    /// The aviary that wrote it.
+    /// The aviary that wrote it, with its commit: another build's autopilot may decide
+    /// differently on the same inputs, and replay says so.
     pub aviary_version: String,
     /// `app.started` of the live run (headless `t` counts from here).
     pub started: SystemTime,
@@ -54,7 +55,7 @@ impl Header {
     pub fn of(app: &App) -> Self {
         Header {
             aviary_recording: FORMAT,
-            aviary_version: env!("CARGO_PKG_VERSION").into(),
+            aviary_version: crate::cli::VERSION.into(),
             started: app.started,
             plan: app.default_plan.clone(),
             judge: app.judge.name().into(),

@@ -28,6 +28,7 @@ pub struct Player {
     next: usize,
     /// Show what the operator saw (selection, detail, dialogs) until the viewer moves.
     follow: bool,
+    diverged: usize,
 }
 
 /// What a seek lands on.
@@ -53,6 +54,7 @@ impl Player {
             op_ui,
             next: 0,
             follow: true,
+            diverged: 0,
         }
     }
 
@@ -87,6 +89,9 @@ impl Player {
         self.next += 1;
         // Every message meets the operator's view, as it did live (the first upsert selects,
         // a recorded key acts on what the operator had selected); effects are dropped.
+        if let Msg::WriteDone(d) = &msg {
+            self.reconcile(d);
+        }
         std::mem::swap(&mut self.app.ui, &mut self.op_ui);
         let _ = update(&mut self.app, msg);
         std::mem::swap(&mut self.app.ui, &mut self.op_ui);
@@ -109,6 +114,33 @@ impl Player {
         // The live session ended here; the replay ends when the viewer says so.
         self.app.should_quit = false;
         self.rec.entries.get(i)
+    }
+
+    /// A recorded write result always lands. With the same build the replayed core has
+    /// asked for exactly this write and it matches; a different build's autopilot may have
+    /// decided otherwise, and then what really happened on the router wins (and is counted).
+    fn reconcile(&mut self, d: &crate::domain::change::WriteDone) {
+        let now = self.app.now;
+        let Some(t) = self.app.rollouts.get_mut(&d.target) else {
+            return;
+        };
+        if t.pending.as_ref().is_some_and(|p| p.op == d.op) {
+            return;
+        }
+        self.diverged += 1;
+        t.pending = Some(crate::app::PendingOp {
+            op: d.op,
+            command: d.command,
+            origin: d.origin,
+            requested: d.result.as_ref().ok().and_then(|ok| ok.canary_weight),
+            issued_at: now,
+        });
+    }
+
+    /// Recorded writes this build's core had not asked for (0 when replaying with the
+    /// build that recorded).
+    pub fn diverged(&self) -> usize {
+        self.diverged
     }
 
     /// The viewer takes over the view (after a view key): it stops following the operator's.
@@ -137,6 +169,7 @@ impl Player {
             self.op_ui.keymap = ui.keymap.clone();
             self.app.ui = ui;
             self.next = 0;
+            self.diverged = 0;
         }
         while self.next < index.min(self.rec.entries.len()) {
             self.step();
@@ -226,8 +259,12 @@ pub fn next_speed(s: u32) -> u32 {
 /// The status note for the header.
 pub fn status(p: &Player, speed: u32, paused: bool) -> String {
     let mmss = |ms: u64| format!("{}:{:02}", ms / 60_000, (ms / 1000) % 60);
+    let diverged = match p.diverged() {
+        0 => String::new(),
+        n => format!(" · {n} writes differ from this build's autopilot"),
+    };
     format!(
-        "{} {}/{} {speed}× (read-only) · space ⏯ · . +1s · ←/→ write · s speed",
+        "{} {}/{} {speed}× (read-only) · space ⏯ · . +1s · ←/→ write · s speed{diverged}",
         if paused { "⏸" } else { "▶" },
         mmss(p.now_ms()),
         mmss(p.end_ms()),
@@ -242,6 +279,13 @@ pub fn source() -> SourceId {
 /// `aviary replay FILE [--speed N] [--headless]`.
 pub async fn replay(args: crate::cli::ReplayArgs, global: crate::cli::GlobalArgs) -> Result<()> {
     let rec = crate::record::Reader::open(&args.file)?;
+    if rec.header.aviary_version != crate::cli::VERSION {
+        eprintln!(
+            "aviary replay: recorded by aviary {}, replaying with {}: the autopilot's reasons may read differently; the recorded writes are replayed as they happened",
+            rec.header.aviary_version,
+            crate::cli::VERSION
+        );
+    }
     if let Some(line) = rec.truncated_at {
         eprintln!(
             "aviary replay: {}:{line}: the last line is incomplete (the recording was cut off mid-write); replaying the {} complete entries before it",
