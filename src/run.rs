@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::audit::AuditLog;
 use crate::cli::{DemoArgs, GlobalArgs, PlanArgs};
-use crate::demo::{DemoWorld, Service, fleet};
+use crate::demo::{DemoWorld, Fate, Service, fleet};
 use crate::domain::{Plan, ProviderKind};
 use crate::providers::demo::{self as demo_provider, DemoRouter};
 use crate::session::{Session, actor};
@@ -97,12 +97,17 @@ fn services(args: &DemoArgs, base: &Plan) -> Result<Vec<Service>> {
 }
 
 /// `aviary demo`.
-pub async fn demo(args: DemoArgs, global: GlobalArgs, base_plan: Plan) -> Result<()> {
+pub async fn demo(args: DemoArgs, mut global: GlobalArgs, base_plan: Plan) -> Result<()> {
     let mut session = session(&args.plan, &global, &base_plan)?;
     session.app.start_paused = args.manual;
     let list = services(&args, &base_plan)?;
     // One rollout: open straight onto its charts so the story plays without a keypress.
     session.app.ui.detail = list.len() == 1;
+    if global.headless && global.duration.is_none() && list.iter().any(|s| s.fate == Fate::ByHand) {
+        // The by-hand service waits for a human, who is not there headless: end after the
+        // story instead of waiting forever.
+        global.duration = Some(args.pace.scale(std::time::Duration::from_secs(100)));
+    }
     let mut worlds = Vec::new();
     for (i, svc) in list.into_iter().enumerate() {
         let mut listen = args.listen;

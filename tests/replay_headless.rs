@@ -223,3 +223,27 @@ fn secrets_in_error_texts_never_reach_the_recording() {
         matches!(&rec.entries[1].msg, Msg::Key(k) if k.code == crossterm::event::KeyCode::Char('P'))
     );
 }
+
+#[test]
+fn a_recording_that_cannot_be_created_is_an_error_before_anything_starts() {
+    let out = aviary(&[
+        "demo",
+        "--headless",
+        "--duration",
+        "2s",
+        "--record",
+        "/nonexistent-dir/rec.jsonl",
+        "--audit-log",
+        &std::env::temp_dir()
+            .join("aviary-replay-test-audit.jsonl")
+            .display()
+            .to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("could not create the recording /nonexistent-dir/rec.jsonl"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}

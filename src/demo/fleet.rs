@@ -20,7 +20,7 @@ pub struct Service {
     pub canary: BuildSpec,
     /// The autopilot's plan; for [`Fate::ByHand`] the pipeline's cadence and step.
     pub plan: Plan,
-    /// Where a [`Fate::ByHand`] pipeline stops and waits for a human.
+    /// Where a [`Fate::ByHand`] pipeline stops and waits for a human (its plan's max).
     pub hold_at: Weight,
 }
 
@@ -52,8 +52,12 @@ impl Service {
             fate,
             stable,
             canary,
+            hold_at: if fate == Fate::ByHand {
+                plan.max_weight
+            } else {
+                w(30)
+            },
             plan,
-            hold_at: w(30),
         }
     }
 
@@ -102,7 +106,7 @@ pub fn fleet(base: &Plan, pace: Pace, tune: impl Fn(Plan) -> Plan) -> Vec<Servic
             "inventory",
             Fate::ByHand,
             ("v3.1.0", "v3.2.0"),
-            plan(10, 50, 10),
+            plan(10, 30, 10),
         ),
     ]
 }
