@@ -1,6 +1,6 @@
 //! The default fleet in a real terminal (tmux, private socket): the overview sorts the
 //! service that waits for a human first, and `P` `y` on it promotes it through its own real
-//! router — every request that follows reaches the canary.
+//! router — every request that follows reaches the canary; `R` then starts the story over.
 
 mod support;
 
@@ -99,6 +99,33 @@ fn the_one_awaiting_a_human_sorts_first_and_p_y_promotes_it_on_its_router() {
             && l.contains("\"result\":\"ok\"")
             && l.contains("demo:inventory")),
         "{log}"
+    );
+    // `R` starts the story over without restarting the program: every router back to 0 %,
+    // every rollout progressing again from its first step.
+    tmux.keys("Escape");
+    tmux.keys("R");
+    tmux.wait_for("the story to start over", 15, |s| {
+        let row = |name: &str| {
+            s.lines()
+                .find(|l| l.contains(name))
+                .unwrap_or("")
+                .to_string()
+        };
+        ([
+            "demo:checkout",
+            "demo:payments",
+            "demo:search",
+            "demo:inventory",
+        ]
+        .iter()
+        .all(|n| row(n).contains("Progressing")))
+        .then_some(())
+    });
+    // Right after the promote every request went to v3.2.0; now most reach v3.1.0 again.
+    let canary = (0..40).filter(|_| build_of(&addr) == "v3.2.0").count();
+    assert!(
+        canary < 20,
+        "{canary}/40 still reach the canary after the restart"
     );
     tmux.keys("q");
 }
