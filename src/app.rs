@@ -124,7 +124,56 @@ pub enum Modal {
         input: String,
         /// Why the last Enter was refused.
         error: Option<String>,
+        /// The rollout as the prompt showed it: the confirm that follows is bound to it.
+        seen: Seen,
     },
+    /// `q` while canaries aviary drives sit between 0 % and 100 %: quitting leaves them there.
+    Quit {
+        /// Each such rollout and its canary weight.
+        midway: Vec<(RolloutKey, Weight)>,
+    },
+}
+
+/// What a dialog showed of its rollout. `y` acts only if the rollout still looks like this,
+/// so the operator never confirms one action and gets another.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    /// Canary weight.
+    pub weight: Weight,
+    /// Phase.
+    pub phase: crate::domain::Phase,
+    /// Object version, where the router has one.
+    pub version: Option<String>,
+}
+
+impl Seen {
+    /// The rollout as it looks now.
+    pub fn of(t: &Tracked) -> Seen {
+        Seen {
+            weight: t.rollout.canary_weight(),
+            phase: t.rollout.phase.clone(),
+            version: t.rollout.version.clone(),
+        }
+    }
+
+    /// What changed since, in words ("canary 50% → 100%"), or `None` if nothing did.
+    pub fn changed(&self, now: &Seen) -> Option<String> {
+        let mut what = Vec::new();
+        if self.weight != now.weight {
+            what.push(format!("canary {} → {}", self.weight, now.weight));
+        }
+        if self.phase != now.phase {
+            what.push(format!(
+                "phase {} → {}",
+                self.phase.label(),
+                now.phase.label()
+            ));
+        }
+        if what.is_empty() && self.version != now.version {
+            what.push("the object was updated".to_string());
+        }
+        (!what.is_empty()).then(|| what.join(", "))
+    }
 }
 
 /// What a confirm dialog will do, named in full before `y`.
@@ -138,8 +187,10 @@ pub struct Confirm {
     pub current: Weight,
     /// Canary weight after.
     pub resulting: Weight,
-    /// Rounding or ownership notes.
+    /// Rounding, ownership or evidence notes.
     pub note: Option<String>,
+    /// The rollout as the dialog showed it.
+    pub seen: Seen,
 }
 
 /// Screen-level state of the TUI; plain data so render stays a function of `App`.
@@ -198,6 +249,10 @@ pub struct App {
     pub should_quit: bool,
     /// Next write id.
     pub next_op: u64,
+    /// Shutting down: no new writes; writes in flight drain until this deadline.
+    pub shutdown: Option<SystemTime>,
+    /// The audit log failed under a break-glass abort: shown until the session ends.
+    pub audit_warning: Option<String>,
 }
 
 impl App {
@@ -217,6 +272,8 @@ impl App {
             ui: UiState::default(),
             should_quit: false,
             next_op: 1,
+            shutdown: None,
+            audit_warning: None,
         }
     }
 
@@ -288,6 +345,28 @@ impl App {
         std::iter::once(&t.source)
             .chain(t.metrics_source.as_ref())
             .find(|s| self.is_stale(s))
+    }
+
+    /// Canaries aviary drives (no controller to finish the job) that sit between 0 % and
+    /// 100 % on a router that outlives aviary: quitting leaves them there. The demo's router
+    /// lives in this process, so it is never listed.
+    pub fn midway(&self) -> Vec<(RolloutKey, Weight)> {
+        self.rollouts
+            .values()
+            .filter(|t| {
+                t.rollout.owner == crate::domain::Owner::Autopilot
+                    && t.rollout.key.provider != crate::domain::ProviderKind::Demo
+            })
+            // A write in flight lands before aviary exits: judge by where it is going.
+            .map(|t| {
+                let w = t.pending.as_ref().and_then(|p| p.requested);
+                (
+                    t.rollout.key.clone(),
+                    w.unwrap_or(t.rollout.canary_weight()),
+                )
+            })
+            .filter(|(_, w)| *w != Weight::ZERO && *w != Weight::FULL)
+            .collect()
     }
 
     /// Rollouts sorted "needs a human first", then by key.

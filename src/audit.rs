@@ -13,7 +13,7 @@ use std::time::SystemTime;
 pub struct AuditRecord {
     /// RFC 3339 time.
     pub ts: String,
-    /// Who: kube user or `$USER`.
+    /// Who: the OS user of the process (from its uid), and the Kubernetes identity.
     pub actor: String,
     /// Rollout key.
     pub target: String,
@@ -69,22 +69,37 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Opens (creating parents) `path` for appending.
+    /// Opens (creating parents) `path` for appending. The log says who changed production
+    /// traffic and when, so a new file is private to its user: 0600 in a 0700 directory.
     pub fn open(path: &Path) -> Result<Self, AuditError> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
         let err = |source| AuditError {
             path: path.to_path_buf(),
             source,
         };
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
+            && !dir.exists()
         {
-            std::fs::create_dir_all(dir).map_err(err)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(err)?;
         }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(path)
             .map_err(err)?;
+        // An older file others can read is tightened; devices (`/dev/full`) are left alone.
+        if let Ok(meta) = file.metadata()
+            && meta.is_file()
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+        }
         Ok(AuditLog {
             path: path.to_path_buf(),
             file: Mutex::new(file),
@@ -115,6 +130,15 @@ impl AuditLog {
     }
 }
 
+/// Where a break-glass record goes when the audit log itself cannot be written:
+/// `<data dir>/audit-fallback.jsonl`, unless that is the failing file.
+pub fn fallback_path(failing: &Path) -> Option<PathBuf> {
+    let p = directories::ProjectDirs::from("dev", "aviary", "aviary")?
+        .data_dir()
+        .join("audit-fallback.jsonl");
+    (p != failing).then_some(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +164,10 @@ mod tests {
         };
         AuditLog::open(&path).unwrap().append(&rec).unwrap();
         AuditLog::open(&path).unwrap().append(&rec).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "the audit file is private");
+        assert_eq!(mode(path.parent().unwrap()), 0o700, "its directory too");
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(text.starts_with("{\"ts\":\"1970-01-01T00:00:00.000Z\""));

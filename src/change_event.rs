@@ -198,7 +198,7 @@ pub fn datadog_event(ev: &ChangeEvent) -> Value {
     };
     let mut body = json!({
         "title": format!("aviary {} on {}", ev.action, ev.target),
-        "text": format!("{}\nBackout plan: {}", ev.message, ev.undo),
+        "text": format!("{}\nBy: {}\nBackout plan: {}", ev.message, ev.actor, ev.undo),
         "tags": [
             format!("rollout:{}", ev.target),
             format!("action:{}", ev.action),

@@ -21,10 +21,51 @@ pub fn frame_interval(fps: u32) -> Duration {
     Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 240)))
 }
 
-/// Runs the TUI over `session` until quit. The terminal is restored before returning.
+/// Signals that end the session the same way `q` does (without its question: nobody is
+/// at the keyboard to answer).
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers for TERM, HUP, QUIT and INT.
+    pub fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves when any of them arrives.
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
+            _ = self.quit.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// Runs the TUI over `session` until quit. Writes in flight drain on screen, then the
+/// terminal is restored and the shell is told about any canary left mid-way.
 pub async fn run(mut session: Session, themes: Vec<Theme>, fps: u32) -> std::io::Result<()> {
     session.app.ui.theme_names = themes.iter().map(|t| t.name.clone()).collect();
-    let mut term = TerminalGuard::new()?;
+    let stderr = session.executor.stderr();
+    stderr.hold();
+    let mut term = match TerminalGuard::new() {
+        Ok(t) => t,
+        Err(e) => {
+            stderr.release().iter().for_each(|l| eprintln!("{l}"));
+            return Err(e);
+        }
+    };
     if let Ok(size) = term.terminal.size() {
         session.dispatch(Msg::Resize(size.width, size.height));
     }
@@ -34,8 +75,9 @@ pub async fn run(mut session: Session, themes: Vec<Theme>, fps: u32) -> std::io:
     let frame = frame_interval(fps);
     let mut last_draw = Instant::now() - frame;
     let mut dirty = true;
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut signals = Signals::new()?;
     let mut quit = false;
+    let mut failed = None;
     while !quit {
         let next_frame = last_draw + frame;
         tokio::select! {
@@ -76,18 +118,29 @@ pub async fn run(mut session: Session, themes: Vec<Theme>, fps: u32) -> std::io:
             _ = tokio::time::sleep_until(next_frame.into()), if dirty => {
                 let theme = &themes[session.app.ui.theme_index % themes.len().max(1)];
                 let app = &session.app;
-                term.draw(|f| crate::ui::render(app, theme, f))?;
+                if let Err(e) = term.draw(|f| crate::ui::render(app, theme, f)) {
+                    failed = Some(e);
+                    quit = true;
+                }
                 last_draw = Instant::now();
                 dirty = false;
             }
-            _ = tokio::signal::ctrl_c() => quit = true,
-            _ = sigterm.recv() => quit = true,
+            _ = signals.recv() => quit = true,
         }
         quit |= session.app.should_quit;
     }
-    session.cancel.cancel();
+    // The same way out for q, Ctrl-C and signals: the wait for writes in flight is drawn.
+    let theme = &themes[session.app.ui.theme_index % themes.len().max(1)];
+    let lines = session
+        .shutdown(|app| {
+            let _ = term.draw(|f| crate::ui::render(app, theme, f));
+        })
+        .await;
     drop(term);
-    Ok(())
+    for l in lines {
+        eprintln!("{l}");
+    }
+    failed.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

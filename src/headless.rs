@@ -50,12 +50,15 @@ pub fn line(app: &App, t: &Tracked) -> Value {
 
 /// The end-of-run line for one rollout.
 pub fn summary(app: &App, t: &Tracked) -> Value {
-    let outcome = t
-        .autopilot
-        .as_ref()
-        .and_then(|ap| ap.outcome)
-        .map(|o| o.as_str())
-        .unwrap_or("in_progress");
+    let outcome = match &t.autopilot {
+        Some(ap) => match ap.outcome {
+            Some(o) => o.as_str(),
+            // A plan held by a person, a failed write or a change made outside aviary.
+            None if ap.paused => "paused",
+            None => "in_progress",
+        },
+        None => "in_progress",
+    };
     let canary = t
         .rollout
         .builds
@@ -104,7 +107,8 @@ pub async fn run(
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut printer = Printer::default();
     let mut quit = false;
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut signals = crate::event_loop::Signals::new()?;
+    let mut drift_said = std::collections::BTreeMap::new();
     while !quit {
         tokio::select! {
             _ = tick.tick() => {
@@ -115,25 +119,22 @@ pub async fn run(
                 }
             }
             msg = session.rx.recv() => match msg {
-                Some(m) => quit |= session.dispatch(m),
+                Some(m) => {
+                    quit |= session.dispatch(m);
+                    say_drift(&session.app, &mut drift_said, out)?;
+                }
                 None => quit = true,
             },
-            _ = tokio::signal::ctrl_c() => quit = true,
-            _ = sigterm.recv() => quit = true,
+            _ = signals.recv() => quit = true,
         }
     }
-    session.cancel.cancel();
-    // Let in-flight writes report so the summary and audit log agree.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while session.app.rollouts.values().any(|t| t.pending.is_some()) && Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_millis(200), session.rx.recv()).await {
-            Ok(Some(m)) => {
-                session.dispatch(m);
-            }
-            _ => break,
-        }
+    // Same way out as the TUI: writes in flight drain and get their results.
+    let lines = session.shutdown(|_| {}).await;
+    summaries(&session.app, out)?;
+    for l in lines {
+        eprintln!("{l}");
     }
-    summaries(&session.app, out)
+    Ok(())
 }
 
 /// When the progress lines are printed: after the first tick of each new second of the
@@ -171,4 +172,35 @@ pub fn summaries(app: &App, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "{}", summary(app, t))?;
     }
     out.flush()
+}
+
+/// Prints a `drift` line the moment the autopilot pauses for a change made outside aviary,
+/// so a pipeline's log says why the plan stopped.
+fn say_drift(
+    app: &App,
+    said: &mut std::collections::BTreeMap<crate::domain::RolloutKey, bool>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    for t in app.rollouts.values() {
+        let drift = t.autopilot.as_ref().and_then(|ap| ap.drift);
+        let was = said.get(&t.rollout.key).copied().unwrap_or(false);
+        if let Some((router, set)) = drift
+            && !was
+        {
+            writeln!(
+                out,
+                "{}",
+                json!({
+                    "t": round(app.now.duration_since(app.started).unwrap_or_default().as_secs_f64(), 1),
+                    "rollout": t.rollout.key.to_string(),
+                    "drift": {"router": router.percent(), "aviary_set": set.percent()},
+                    "paused": true,
+                    "message": t.rollout.message,
+                })
+            )?;
+            out.flush()?;
+        }
+        said.insert(t.rollout.key.clone(), drift.is_some());
+    }
+    Ok(())
 }

@@ -76,6 +76,8 @@ pub enum Msg {
     },
     /// A write finished.
     WriteDone(WriteDone),
+    /// A break-glass abort went out but the audit log could not record it: say so loudly.
+    AuditFailed(String),
     /// A terminal key.
     Key(#[serde(with = "key_serde")] crossterm::event::KeyEvent),
     /// Terminal resized to (columns, rows).

@@ -47,6 +47,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             operator::write_done(app, done);
             Vec::new()
         }
+        Msg::AuditFailed(text) => {
+            app.toast(crate::app::Level::Error, text.clone());
+            app.audit_warning = Some(text);
+            Vec::new()
+        }
         Msg::Key(k) => keys::key(app, k),
         Msg::Resize(w, h) => {
             app.ui.size = (w, h);

@@ -76,6 +76,11 @@ fn datadog_payload_has_the_documented_shape() {
             .unwrap()
             .contains("Backout plan: set the canary")
     );
+    // Datadog events have no actor field: the text names who did it.
+    assert!(
+        e["text"].as_str().unwrap().contains("\nBy: ops@example\n"),
+        "{e}"
+    );
     let tags: Vec<&str> = e["tags"]
         .as_array()
         .unwrap()

@@ -32,45 +32,80 @@ impl Router for Recording {
     }
 }
 
-fn abort() -> Effect {
+fn write(command: Command, to: Weight) -> Effect {
     Effect::Write(WriteRequest {
         op: OpId(1),
         target: RolloutKey::new(ProviderKind::Demo, "checkout"),
-        command: Command::Abort,
+        command,
         origin: Origin::Operator,
         before: Weight::from_whole(30).expect("weight"),
-        requested: Some(Weight::ZERO),
-        change: RouterChange::CanaryWeight(Weight::ZERO),
+        requested: Some(to),
+        change: RouterChange::CanaryWeight(to),
         expected_version: None,
         builds: Default::default(),
     })
 }
 
+fn abort() -> Effect {
+    write(Command::Abort, Weight::ZERO)
+}
+
 async fn run(audit: AuditLog, read_only: bool, router: Arc<Recording>) -> Result<WriteOk, String> {
+    run_effect(audit, read_only, router, abort()).await.0
+}
+
+/// Runs one effect; returns its result and any audit-failure warnings sent before it.
+async fn run_effect(
+    audit: AuditLog,
+    read_only: bool,
+    router: Arc<Recording>,
+    effect: Effect,
+) -> (Result<WriteOk, String>, Vec<String>) {
     let (tx, mut rx) = mpsc::channel(8);
     let ex = Executor::new(Arc::new(audit), read_only, "tester".into(), tx)
         .with_router(ProviderKind::Demo, router);
-    ex.run(abort());
-    match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
-        Ok(Some(Msg::WriteDone(d))) => d.result,
-        other => panic!("no WriteDone: {other:?}"),
+    ex.run(effect);
+    let mut warnings = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(Msg::WriteDone(d))) => return (d.result, warnings),
+            Ok(Some(Msg::AuditFailed(w))) => warnings.push(w),
+            other => panic!("no WriteDone: {other:?}"),
+        }
     }
 }
 
 #[tokio::test]
-async fn no_write_without_its_intent_on_disk() {
+async fn no_write_without_its_intent_on_disk_except_break_glass_abort() {
     // /dev/full accepts the open and fails every write (ENOSPC): the audit cannot be written.
-    let audit = AuditLog::open(std::path::Path::new("/dev/full")).expect("open /dev/full");
+    let full = || AuditLog::open(std::path::Path::new("/dev/full")).expect("open /dev/full");
     let router = Arc::new(Recording::default());
-    let r = run(audit, false, router.clone()).await;
+    let (r, warned) = run_effect(
+        full(),
+        false,
+        router.clone(),
+        write(Command::SetWeight(Weight::FULL), Weight::FULL),
+    )
+    .await;
     assert!(
         r.as_ref().is_err_and(|e| e.contains("not written")),
         "{r:?}"
     );
+    assert!(warned.is_empty(), "{warned:?}");
     assert_eq!(
         router.calls.load(Ordering::SeqCst),
         0,
         "the router was written unaudited"
+    );
+    // An abort to stable goes out anyway, and says loudly that it is unaudited.
+    let (r, warned) = run_effect(full(), false, router.clone(), abort()).await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(router.calls.load(Ordering::SeqCst), 1);
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("AUDIT LOG FAILED") && w.contains("stderr")),
+        "{warned:?}"
     );
 }
 

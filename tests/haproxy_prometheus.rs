@@ -79,6 +79,9 @@ async fn rolls_back_on_its_own(judge: &str, template: Option<&str>) {
         ])
         .args(["--event-webhook", &hook.url, "--audit-log"])
         .arg(audit_file(dir.path()))
+        // `$USER` can be unset: the actor comes from the uid regardless.
+        .env_remove("USER")
+        .env_remove("LOGNAME")
         .output()
         .await
         .unwrap();
@@ -98,6 +101,21 @@ async fn rolls_back_on_its_own(judge: &str, template: Option<&str>) {
     // Every write was announced with its undo, the rollback last.
     let events = hook.events.lock().unwrap().clone();
     assert!(events.len() >= 2, "{events:?}");
+    let me = {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self").unwrap().uid();
+        aviary::session::user_for(&std::fs::read_to_string("/etc/passwd").unwrap(), uid).unwrap()
+    };
+    assert!(
+        events.iter().all(|e| e["actor"] == me.as_str()),
+        "{events:?}"
+    );
+    let log = std::fs::read_to_string(audit_file(dir.path())).unwrap();
+    assert!(
+        log.lines()
+            .all(|l| l.contains(&format!("\"actor\":\"{me}\""))),
+        "{log}"
+    );
     assert!(events.iter().all(|e| e["target"] == "haproxy:be"));
     // The weight rose first (the canary got traffic), then came the rollback.
     assert_eq!(

@@ -38,7 +38,9 @@ where
 {
     let mut child = Command::new(env!("CARGO_BIN_EXE_aviary"))
         .args(args)
-        .env("USER", "kube-test")
+        // `$USER` unset: the actor is the uid's user plus the cluster identity.
+        .env_remove("USER")
+        .env_remove("LOGNAME")
         .env_remove("KUBECONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -335,6 +337,18 @@ async fn a_conflicting_write_changes_nothing_and_is_audited_as_an_error() {
     assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(events[0]["type"], "Warning");
     assert_eq!(events[0]["reason"], "AviarySetWeight");
+    assert!(
+        events[0]["reportingInstance"]
+            .as_str()
+            .is_some_and(|i| i.ends_with(" as system:serviceaccount:ops:deployer")),
+        "{events:#?}"
+    );
+    assert!(
+        events[0]["note"]
+            .as_str()
+            .is_some_and(|n| n.ends_with(" as system:serviceaccount:ops:deployer)")),
+        "{events:#?}"
+    );
     let audit_text = std::fs::read_to_string(&audit).unwrap();
     let records: Vec<Value> = audit_text
         .lines()
@@ -346,6 +360,12 @@ async fn a_conflicting_write_changes_nothing_and_is_audited_as_an_error() {
         .unwrap_or_else(|| panic!("no result record: {audit_text}"));
     assert_eq!(result["result"], "error");
     assert_eq!(result["origin"], "autopilot");
+    assert!(
+        result["actor"].as_str().is_some_and(|a| a
+            .ends_with(" as system:serviceaccount:ops:deployer")
+            && !a.starts_with("uid ")),
+        "{result:#}"
+    );
     assert!(
         result["error"].as_str().unwrap().contains("conflict"),
         "{result:#}"

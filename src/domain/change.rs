@@ -229,3 +229,49 @@ impl ChangeEvent {
         }
     }
 }
+
+/// Who acts, shared by the executor (audit lines, webhook) and the Kubernetes router
+/// (Events), so an identity learnt after startup reaches all of them at once.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    os: String,
+    now: std::sync::Arc<std::sync::RwLock<String>>,
+}
+
+impl Actor {
+    /// An actor named `os` (the OS user).
+    pub fn new(os: impl Into<String>) -> Self {
+        let os = os.into();
+        Actor {
+            now: std::sync::Arc::new(std::sync::RwLock::new(os.clone())),
+            os,
+        }
+    }
+
+    /// The name to write now.
+    pub fn get(&self) -> String {
+        self.now
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|_| self.os.clone())
+    }
+
+    /// Adds the identity the Kubernetes API server reports.
+    pub fn set_kube(&self, who: &str) {
+        if let Ok(mut s) = self.now.write() {
+            *s = format!("{} as {who}", self.os);
+        }
+    }
+}
+
+impl From<String> for Actor {
+    fn from(s: String) -> Self {
+        Actor::new(s)
+    }
+}
+
+impl From<&str> for Actor {
+    fn from(s: &str) -> Self {
+        Actor::new(s)
+    }
+}

@@ -59,6 +59,13 @@ pub struct Autopilot {
     pub outcome: Option<Outcome>,
     /// When the last metrics sample arrived.
     pub last_sample_at: Option<SystemTime>,
+    /// Metrics went stale: the window restarts at the first fresh sample, and the batch that
+    /// straddles the gap is not evidence (a rate over a hole undercounts).
+    #[serde(default)]
+    pub gap: bool,
+    /// Paused because the router reported a weight aviary did not set: (router's, aviary's).
+    #[serde(default)]
+    pub drift: Option<(Weight, Weight)>,
 }
 
 impl Autopilot {
@@ -73,6 +80,8 @@ impl Autopilot {
             strata: Strata::default(),
             outcome: None,
             last_sample_at: None,
+            gap: false,
+            drift: None,
         }
     }
 

@@ -5,7 +5,6 @@ use crate::domain::Plan;
 use crate::domain::observation::SourceId;
 use crate::metrics::templates::DataPlane;
 use crate::msg::{Msg, ProviderEvent};
-use crate::session::actor;
 use color_eyre::eyre::{Result, WrapErr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +39,7 @@ pub async fn kube(args: KubeArgs, global: GlobalArgs, base_plan: Plan) -> Result
         conn.client.clone(),
         opts,
         args.flagger_loadtester.clone(),
-        actor(),
+        session.executor.actor(),
     ));
     for kind in k::kinds::Kind::ALL {
         session.add_router(

@@ -102,10 +102,49 @@ pub fn render(app: &App, m: &Modal, theme: &Theme, frame: &mut Frame, area: Rect
                 if danger { theme.error } else { theme.focus },
             )
         }
+        Modal::Quit { midway } => {
+            let mut lines = vec![Line::from(Span::styled(
+                "Quitting leaves these canaries where they are:",
+                Style::default().fg(theme.fg).add_modifier(Modifier::BOLD),
+            ))];
+            for (k, w) in midway {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{k}  "), Style::default().fg(theme.accent)),
+                    Span::styled(format!("canary {w}"), Style::default().fg(theme.canary)),
+                    Span::styled(" (no plan runs once aviary quits)", theme.dim()),
+                ]));
+            }
+            lines.push(Line::from(Span::styled(
+                "The shell will show how to put each one back.",
+                theme.dim(),
+            )));
+            lines.push(Line::from(""));
+            lines.push(Line::from(vec![
+                Span::styled(
+                    " y ",
+                    Style::default()
+                        .fg(theme.on_accent)
+                        .bg(theme.accent)
+                        .add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(" quit anyway    "),
+                Span::styled(
+                    " n / esc ",
+                    Style::default().fg(theme.fg).add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(" stay"),
+            ]));
+            (
+                " Quit with a canary mid-way? ".to_string(),
+                lines,
+                theme.warn,
+            )
+        }
         Modal::Prompt {
             target,
             input,
             error,
+            ..
         } => {
             let now = app
                 .rollouts

@@ -15,6 +15,37 @@ const TOAST: Duration = Duration::from_secs(6);
 
 /// Draws the toast line (empty once the toast is old).
 pub fn toast(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if let Some(deadline) = app.shutdown {
+        let writes: Vec<String> = app
+            .rollouts
+            .values()
+            .filter_map(|t| {
+                t.pending
+                    .as_ref()
+                    .map(|p| format!("{} on {}", p.command.kind().as_str(), t.rollout.key))
+            })
+            .collect();
+        let left = deadline.duration_since(app.now).unwrap_or_default();
+        let text = if writes.is_empty() {
+            " quitting…".to_string()
+        } else {
+            format!(
+                " quitting: waiting for {} write{} in flight ({}), up to {:.0}s more",
+                writes.len(),
+                if writes.len() == 1 { "" } else { "s" },
+                writes.join(", "),
+                left.as_secs_f64().ceil()
+            )
+        };
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                text,
+                Style::default().fg(theme.warn).add_modifier(Modifier::BOLD),
+            )),
+            area,
+        );
+        return;
+    }
     let live = app
         .toast
         .as_ref()
@@ -56,6 +87,19 @@ pub fn demo_caption(app: &App) -> Option<&str> {
 
 /// Draws the key hints for the current context.
 pub fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if let Some(w) = &app.audit_warning {
+        // Loud on purpose, and it stays: a write went out that the audit log does not hold.
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                format!(" ⚠ {w}"),
+                Style::default()
+                    .fg(theme.error)
+                    .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            )),
+            area,
+        );
+        return;
+    }
     let key = Style::default()
         .fg(theme.accent)
         .add_modifier(Modifier::BOLD);
@@ -68,6 +112,10 @@ pub fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Some(Modal::Confirm(_)) => {
             pair(&mut spans, "y".into(), "confirm", key);
             pair(&mut spans, "n/esc".into(), "cancel", key);
+        }
+        Some(Modal::Quit { .. }) => {
+            pair(&mut spans, "y".into(), "quit anyway", key);
+            pair(&mut spans, "n/esc".into(), "stay", key);
         }
         Some(Modal::Prompt { .. }) => {
             pair(&mut spans, "0-9".into(), "weight %", key);

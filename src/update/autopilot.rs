@@ -9,6 +9,10 @@ use crate::effect::Effect;
 
 /// Runs `decide` for every autopilot rollout with no write in flight.
 pub fn tick(app: &mut App) -> Vec<Effect> {
+    if app.should_quit || app.shutdown.is_some() {
+        // Shutting down: writes in flight drain, nothing new starts.
+        return Vec::new();
+    }
     let now = app.now;
     let mut effects = Vec::new();
     let keys: Vec<_> = app.rollouts.keys().cloned().collect();
@@ -29,13 +33,27 @@ pub fn tick(app: &mut App) -> Vec<Effect> {
         }
         // Fail safe: a metrics source that just failed holds the plan now, not once its
         // last sample has aged past `stale_after` (the evidence may be from a dying source).
-        if let Some(err) = t
+        let stale = match t
             .metrics_source
             .as_ref()
             .and_then(|s| app.sources.get(s))
             .and_then(|s| s.last_error.as_ref())
         {
-            t.rollout.message = format!("holding: metrics stale ({err})");
+            Some(err) => Some(format!("holding: metrics stale ({err})")),
+            None => ap
+                .last_sample_at
+                .map(|at| now.duration_since(at).unwrap_or_default())
+                .filter(|age| *age > app.stale_after)
+                .map(|age| format!("holding: metrics stale ({:.0}s old)", age.as_secs_f64())),
+        };
+        if let Some(why) = stale {
+            // After any gap a step needs a full interval of fresh samples: the window
+            // restarts at the first fresh batch, which itself is not counted.
+            if let Some(ap) = t.autopilot.as_mut() {
+                ap.gap = true;
+                ap.reset_window(now);
+            }
+            t.rollout.message = format!("{why}; the interval restarts when fresh samples return");
             continue;
         }
         let decision = decide(

@@ -1,8 +1,9 @@
-//! Keys → state changes and effects. Dangerous actions open a dialog; only `y` in that
-//! dialog sends the command, through the same `operator` path headless mode uses.
+//! Keys → state changes and effects. Every write opens a dialog; only `y` in that dialog
+//! sends the command, through the same `operator` path headless mode uses, and only if the
+//! rollout still looks as the dialog showed it.
 
-use super::operator::{command_for, operator, refusal};
-use crate::app::{App, Confirm, Level, Modal};
+use super::operator::{command_for, confirm_note, operator, refusal};
+use crate::app::{App, Confirm, Level, Modal, Seen};
 use crate::domain::change::{Command, Origin};
 use crate::domain::weight::validate_for;
 use crate::domain::{ProviderKind, Weight};
@@ -15,14 +16,32 @@ pub fn key(app: &mut App, ev: KeyEvent) -> Vec<Effect> {
     if ev.kind == KeyEventKind::Release {
         return Vec::new();
     }
-    if ev.code == KeyCode::Char('c') && ev.modifiers.contains(KeyModifiers::CONTROL) {
-        app.should_quit = true;
-        return vec![Effect::Quit];
+    let ctrl_c = ev.code == KeyCode::Char('c') && ev.modifiers.contains(KeyModifiers::CONTROL);
+    if app.shutdown.is_some() {
+        // Quitting: writes in flight are draining; no key may start another.
+        return Vec::new();
     }
     match app.ui.modal.clone() {
+        Some(Modal::Quit { .. }) => {
+            return match ev.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Char('q') => quit_now(app),
+                _ if ctrl_c => quit_now(app),
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                    app.ui.modal = None;
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+        }
+        _ if ctrl_c => return quit(app),
         Some(Modal::Confirm(c)) => return confirm(app, c, ev),
-        Some(Modal::Prompt { target, input, .. }) => {
-            prompt(app, target, input, ev);
+        Some(Modal::Prompt {
+            target,
+            input,
+            seen,
+            ..
+        }) => {
+            prompt(app, target, input, seen, ev);
             return Vec::new();
         }
         None => {}
@@ -34,10 +53,7 @@ pub fn key(app: &mut App, ev: KeyEvent) -> Vec<Effect> {
     let action = app.ui.keymap.action(&ev);
     if app.ui.help {
         match action {
-            Some(Action::Quit) => {
-                app.should_quit = true;
-                return vec![Effect::Quit];
-            }
+            Some(Action::Quit) => return quit(app),
             _ => app.ui.help = false,
         }
         return Vec::new();
@@ -48,10 +64,58 @@ pub fn key(app: &mut App, ev: KeyEvent) -> Vec<Effect> {
     browse(app, action)
 }
 
+/// `q`: quit, but ask first when quitting would strand a canary mid-way.
+fn quit(app: &mut App) -> Vec<Effect> {
+    let midway = app.midway();
+    if midway.is_empty() || app.read_only {
+        return quit_now(app);
+    }
+    app.ui.modal = Some(Modal::Quit { midway });
+    Vec::new()
+}
+
+fn quit_now(app: &mut App) -> Vec<Effect> {
+    app.ui.modal = None;
+    app.should_quit = true;
+    vec![Effect::Quit]
+}
+
+/// The key that opens the dialog for `command`, for "press A again".
+fn key_for(app: &App, command: Command) -> String {
+    let action = match command {
+        Command::Abort => Action::Abort,
+        Command::Promote => Action::Promote,
+        Command::Retry => Action::Retry,
+        _ => Action::SetWeight,
+    };
+    app.ui.keymap.key_label(action)
+}
+
 fn confirm(app: &mut App, c: Confirm, ev: KeyEvent) -> Vec<Effect> {
     match ev.code {
         KeyCode::Char('y') | KeyCode::Char('Y') => {
             app.ui.modal = None;
+            let Some(t) = app.rollouts.get(&c.target) else {
+                app.toast(
+                    Level::Warn,
+                    format!("{}: no such rollout any more", c.target),
+                );
+                return Vec::new();
+            };
+            if let Some(diff) = c.seen.changed(&Seen::of(t)) {
+                let text = format!(
+                    "{} not sent: {} changed since you looked ({diff}): press {} again",
+                    c.command.kind().as_str().replace('_', " "),
+                    c.target,
+                    key_for(app, c.command)
+                );
+                app.toast(Level::Warn, text.clone());
+                let now = app.now;
+                if let Some(t) = app.rollouts.get_mut(&c.target) {
+                    t.event(now, Level::Warn, text);
+                }
+                return Vec::new();
+            }
             operator(app, &c.target, c.command, Origin::Operator)
         }
         KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
@@ -66,7 +130,13 @@ fn confirm(app: &mut App, c: Confirm, ev: KeyEvent) -> Vec<Effect> {
     }
 }
 
-fn prompt(app: &mut App, target: crate::domain::RolloutKey, mut input: String, ev: KeyEvent) {
+fn prompt(
+    app: &mut App,
+    target: crate::domain::RolloutKey,
+    mut input: String,
+    seen: Seen,
+    ev: KeyEvent,
+) {
     match ev.code {
         KeyCode::Esc => {
             app.ui.modal = None;
@@ -87,14 +157,20 @@ fn prompt(app: &mut App, target: crate::domain::RolloutKey, mut input: String, e
                 Err(e) => Some(e.to_string()),
                 Ok(w) => match refusal(app, t, Command::SetWeight(w)) {
                     Some(why) => Some(why),
+                    None if w == seen.weight => {
+                        Some(format!("the canary is already at {w}: nothing to do"))
+                    }
                     None => {
                         let note = validate_for(target.provider, w).ok().flatten();
+                        // Bound to what the prompt showed, so a step taken while typing
+                        // is caught at `y`.
                         app.ui.modal = Some(Modal::Confirm(Confirm {
-                            current: t.rollout.canary_weight(),
+                            current: seen.weight,
                             resulting: w,
                             target,
                             command: Command::SetWeight(w),
                             note,
+                            seen,
                         }));
                         return;
                     }
@@ -104,6 +180,7 @@ fn prompt(app: &mut App, target: crate::domain::RolloutKey, mut input: String, e
                 target,
                 input,
                 error,
+                seen,
             });
             return;
         }
@@ -113,7 +190,17 @@ fn prompt(app: &mut App, target: crate::domain::RolloutKey, mut input: String, e
         target,
         input,
         error: None,
+        seen,
     });
+}
+
+/// The canary weight a retry leaves: the autopilot restarts from 0 %; a controller decides.
+fn retry_weight(t: &crate::app::Tracked) -> Weight {
+    if t.rollout.owner == crate::domain::Owner::Autopilot {
+        Weight::ZERO
+    } else {
+        t.rollout.canary_weight()
+    }
 }
 
 fn filter(app: &mut App, ev: KeyEvent) {
@@ -203,11 +290,8 @@ fn browse(app: &mut App, action: Action) -> Vec<Effect> {
                 "only the demo's story can start over".into(),
             );
         }
-        Action::Quit => {
-            app.should_quit = true;
-            return vec![Effect::Quit];
-        }
-        Action::Pause | Action::Advance | Action::Retry => {
+        Action::Quit => return quit(app),
+        Action::Pause | Action::Advance => {
             let Some(key) = selected else {
                 return Vec::new();
             };
@@ -216,12 +300,11 @@ fn browse(app: &mut App, action: Action) -> Vec<Effect> {
             };
             let command = match action {
                 Action::Pause => command_for(t),
-                Action::Advance => Command::Advance,
-                _ => Command::Retry,
+                _ => Command::Advance,
             };
             return operator(app, &key, command, Origin::Operator);
         }
-        Action::Promote | Action::Abort | Action::SetWeight => {
+        Action::Promote | Action::Abort | Action::SetWeight | Action::Retry => {
             let Some(key) = selected else {
                 return Vec::new();
             };
@@ -232,17 +315,21 @@ fn browse(app: &mut App, action: Action) -> Vec<Effect> {
             let (command, resulting, name) = match action {
                 Action::Promote => (Command::Promote, Weight::FULL, "promote"),
                 Action::Abort => (Command::Abort, Weight::ZERO, "abort"),
+                Action::Retry => (Command::Retry, retry_weight(t), "retry"),
                 _ => (Command::SetWeight(current), current, "set weight"),
             };
             if let Some(why) = refusal(app, t, command) {
                 refuse(app, name, why);
                 return Vec::new();
             }
+            let seen = Seen::of(t);
+            let note = confirm_note(app, t, command);
             app.ui.modal = Some(if action == Action::SetWeight {
                 Modal::Prompt {
                     target: key,
                     input: String::new(),
                     error: None,
+                    seen,
                 }
             } else {
                 Modal::Confirm(Confirm {
@@ -250,7 +337,8 @@ fn browse(app: &mut App, action: Action) -> Vec<Effect> {
                     command,
                     current,
                     resulting,
-                    note: None,
+                    note,
+                    seen,
                 })
             });
         }

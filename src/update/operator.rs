@@ -29,6 +29,9 @@ pub fn refusal(app: &App, t: &Tracked, command: Command) -> Option<String> {
     if app.read_only {
         return Some("read-only mode (--read-only): no writes".into());
     }
+    if app.shutdown.is_some() || app.should_quit {
+        return Some("aviary is quitting: no new writes".into());
+    }
     if let Err(reason) = t.rollout.capabilities.check(command.kind()) {
         return Some(reason.to_string());
     }
@@ -46,6 +49,14 @@ pub fn refusal(app: &App, t: &Tracked, command: Command) -> Option<String> {
             }
             _ => None,
         },
+        Command::Abort if nothing_left(t, Weight::ZERO, Phase::Aborted) => Some(format!(
+            "nothing to do: the canary is already at 0% ({})",
+            t.rollout.phase.label()
+        )),
+        Command::Promote if nothing_left(t, Weight::FULL, Phase::Succeeded) => Some(format!(
+            "nothing to do: the canary already has 100% ({})",
+            t.rollout.phase.label()
+        )),
         Command::Advance
             if t.autopilot.is_some() && t.rollout.canary_weight() >= t.plan.max_weight =>
         {
@@ -54,6 +65,38 @@ pub fn refusal(app: &App, t: &Tracked, command: Command) -> Option<String> {
                 t.plan.max_weight
             ))
         }
+        _ => None,
+    }
+}
+
+/// An abort at 0 % or a promote at 100 % would write what is already there. A controller
+/// still has work to do at that weight (an Argo abort at step 0 scales the canary down)
+/// until it reports the phase the command leads to.
+fn nothing_left(t: &Tracked, weight: Weight, phase: Phase) -> bool {
+    t.rollout.canary_weight() == weight
+        && (!matches!(t.rollout.owner, Owner::Controller(_)) || t.rollout.phase == phase)
+}
+
+/// What the confirm dialog should warn about beyond the weights.
+pub fn confirm_note(app: &App, t: &Tracked, command: Command) -> Option<String> {
+    match command {
+        Command::Promote => {
+            let canary = t
+                .rollout
+                .builds
+                .iter()
+                .find(|b| b.role == crate::domain::Role::Canary)?;
+            let served = t.totals.get(&canary.name).map(|x| x.0).unwrap_or(0);
+            (served == 0).then(|| {
+                "the canary has served no requests yet: nothing shows it works".to_string()
+            })
+        }
+        Command::Retry if t.autopilot.is_some() => Some(if app.start_paused {
+            "the plan restarts from step 0, paused (--manual): p starts it".to_string()
+        } else {
+            "the plan restarts from step 0 and the autopilot steps again".to_string()
+        }),
+        Command::Retry => Some("the controller restarts the rollout".to_string()),
         _ => None,
     }
 }
@@ -151,15 +194,20 @@ pub fn operator(
         return write(app, key, command, origin, change, requested);
     }
     // Autopilot-owned: some commands only change aviary's own plan state.
+    let start_paused = app.start_paused;
     let Some(t) = app.rollouts.get_mut(key) else {
         return Vec::new();
     };
     match command {
         Command::Pause | Command::Resume => {
             let paused = command == Command::Pause;
+            let mut drift = None;
             if let Some(ap) = t.autopilot.as_mut() {
                 ap.paused = paused;
                 ap.reset_window(now);
+                if !paused {
+                    drift = ap.drift.take();
+                }
             }
             if t.autopilot.as_ref().is_some_and(|ap| ap.outcome.is_none()) {
                 t.rollout.phase = if paused {
@@ -171,17 +219,30 @@ pub fn operator(
             }
             t.rollout.message = if paused {
                 "paused by operator; weights unchanged".into()
+            } else if drift.is_some() {
+                format!("resumed by operator from the router's weight {weight}")
             } else {
                 "resumed by operator".into()
             };
             t.last_change = now;
             let text = if paused { "paused" } else { "resumed" };
             t.series.mark(now, MarkerKind::Operator, text);
+            let from = if drift.is_some() {
+                " from the router's weight"
+            } else {
+                ""
+            };
             t.event(
                 now,
                 Level::Info,
-                format!("operator {text} the autopilot at {weight}"),
+                format!("operator {text} the autopilot{from} at {weight}"),
             );
+            if drift.is_some() {
+                app.toast(
+                    Level::Info,
+                    format!("{key}: resumed from the router's weight {weight}"),
+                );
+            }
             vec![Effect::Audit(LocalAction {
                 target: key.clone(),
                 command,
@@ -190,10 +251,20 @@ pub fn operator(
             })]
         }
         Command::Retry => {
-            t.autopilot = Some(Autopilot::new(now, false));
-            t.rollout.phase = Phase::Progressing;
+            // `--manual` means a person takes every step: a retry must not switch that off.
+            let paused = start_paused;
+            t.autopilot = Some(Autopilot::new(now, paused));
+            t.rollout.phase = if paused {
+                Phase::Paused
+            } else {
+                Phase::Progressing
+            };
             t.rollout.phase_text = t.rollout.phase.label().into();
-            t.rollout.message = "retry: plan restarts from step 0".into();
+            t.rollout.message = if paused {
+                "retry: plan restarts from step 0, paused (--manual); p starts it".into()
+            } else {
+                "retry: plan restarts from step 0".into()
+            };
             t.rollout.step = Some((0, plan.steps().len() as u32));
             t.last_change = now;
             t.series.mark(now, MarkerKind::Operator, "retry");
@@ -256,6 +327,7 @@ pub fn write_done(app: &mut App, done: WriteDone) {
     let what = done.command.kind().as_str();
     match done.result {
         Ok(ok) => {
+            let ok_weight = ok.canary_weight;
             let before = t.rollout.canary_weight();
             if let Some(w) = ok.canary_weight.or(pending.requested) {
                 t.rollout.set_canary_weight(w);
@@ -264,6 +336,16 @@ pub fn write_done(app: &mut App, done: WriteDone) {
                 t.rollout.version = Some(v);
             }
             let after = t.rollout.canary_weight();
+            // The read-back disagrees with what the autopilot just wrote: someone changed
+            // the router between the write and the read (rounding aside). Yield to them.
+            let outside = match (done.origin, pending.requested, ok_weight) {
+                (Origin::Autopilot, Some(r), Some(w)) => {
+                    (i32::from(r.basis_points()) - i32::from(w.basis_points())).abs() > 50
+                }
+                _ => false,
+            }
+            .then_some(pending.requested)
+            .flatten();
             t.series.push_weight(now, after);
             t.last_change = now;
             let kind = match (done.origin, done.command) {
@@ -315,6 +397,12 @@ pub fn write_done(app: &mut App, done: WriteDone) {
                 }
                 t.rollout.phase_text = t.rollout.phase.label().into();
             }
+            if let Some(set) = outside
+                && let Some(text) = super::sources::pause_for_drift(t, now, after, set)
+            {
+                app.toast(Level::Warn, text);
+                return;
+            }
             match (done.origin, done.command) {
                 (Origin::Operator, _) => app.toast(
                     Level::Info,
@@ -341,7 +429,7 @@ pub fn write_done(app: &mut App, done: WriteDone) {
             if let Some(ap) = t.autopilot.as_mut() {
                 ap.paused = true;
                 t.rollout.phase = Phase::Paused;
-                t.rollout.phase_text = "Paused (write failed)".into();
+                t.rollout.phase_text = "write failed".into();
                 t.rollout.message = format!("{text}; autopilot paused, nothing retried");
             }
             app.toast(Level::Error, text);

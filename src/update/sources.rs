@@ -2,7 +2,7 @@
 
 use crate::app::{App, Level, Tracked};
 use crate::domain::observation::{MarkerKind, MetricsBatch, Series, SourceId};
-use crate::domain::{Owner, Phase, Role, Rollout};
+use crate::domain::{Owner, Phase, Role, Rollout, Weight};
 use crate::driver::Autopilot;
 use crate::msg::ProviderEvent;
 use std::collections::{BTreeMap, VecDeque};
@@ -17,6 +17,7 @@ fn ok(app: &mut App, source: &SourceId) {
 /// Inserts or refreshes a rollout. aviary's own autopilot state survives refreshes.
 fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
     let now = app.now;
+    let mut toast = None;
     match app.rollouts.get_mut(&rollout.key) {
         Some(t) => {
             if t.rollout.canary_weight() != rollout.canary_weight() {
@@ -34,20 +35,10 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
                         format!("weight now {}", rollout.canary_weight()),
                     );
                 } else if t.pending.is_none() {
-                    // aviary owns these weights: a change it did not make (an HAProxy reload,
-                    // a hand edit) is worth a warning, and the plan continues from the truth.
-                    t.event(
-                        now,
-                        Level::Warn,
-                        format!(
-                            "router now reports canary {} but aviary last set {}: changed outside aviary",
-                            rollout.canary_weight(),
-                            t.rollout.canary_weight()
-                        ),
-                    );
+                    toast = drift(t, now, rollout.canary_weight());
                 }
             }
-            if t.rollout.phase != rollout.phase {
+            if t.rollout.phase != rollout.phase && t.autopilot.is_none() {
                 t.last_change = now;
                 t.event(
                     now,
@@ -58,6 +49,7 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
             if t.autopilot.is_some() {
                 // The autopilot owns phase and message for its rollouts.
                 rollout.phase = t.rollout.phase.clone();
+                rollout.phase_text = t.rollout.phase_text.clone();
                 rollout.message = t.rollout.message.clone();
                 rollout.step = t.rollout.step;
             }
@@ -115,6 +107,42 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
             app.rollouts.insert(t.rollout.key.clone(), t);
         }
     }
+    if let Some(text) = toast {
+        app.toast(Level::Warn, text);
+    }
+}
+
+/// The router reports a canary weight aviary did not set (a reload, another operator, another
+/// tool). aviary never fights a person: a running plan pauses at once, writes nothing, and
+/// says what changed; `p` resumes from the router's weight. Returns the toast to raise.
+fn drift(t: &mut Tracked, now: std::time::SystemTime, router: Weight) -> Option<String> {
+    let set = t.rollout.canary_weight();
+    pause_for_drift(t, now, router, set)
+}
+
+/// Pauses a running plan because the router holds `router` where aviary set `set`.
+pub(super) fn pause_for_drift(
+    t: &mut Tracked,
+    now: std::time::SystemTime,
+    router: Weight,
+    set: Weight,
+) -> Option<String> {
+    let what = format!("canary {router} on the router, aviary set {set}: changed outside aviary");
+    let Some(ap) = t.autopilot.as_mut().filter(|ap| ap.outcome.is_none()) else {
+        t.event(now, Level::Warn, what);
+        return None;
+    };
+    let text = format!("{what} — paused; p resumes from the router's weight");
+    ap.paused = true;
+    ap.drift = Some((router, set));
+    ap.reset_window(now);
+    t.rollout.phase = Phase::Paused;
+    t.rollout.phase_text = "changed outside aviary".into();
+    t.rollout.message = text.clone();
+    t.series.mark(now, MarkerKind::Operator, "outside");
+    t.event(now, Level::Warn, text.clone());
+    tracing::warn!(target = %t.rollout.key, "{text}");
+    Some(format!("{}: {text}", t.rollout.key))
 }
 
 /// Applies a provider event.
@@ -174,7 +202,15 @@ pub fn metrics(app: &mut App, batch: MetricsBatch) {
         // While a weight write is in flight the router's split is unknown: not checked.
         let weight = t.pending.is_none().then(|| t.rollout.canary_weight());
         if let Some(ap) = t.autopilot.as_mut() {
-            ap.observe(batch.at, weight, &t.plan, canary, stable);
+            if ap.gap {
+                // The first batch after a stale period may cover the hole (a rate over
+                // missing scrapes undercounts): it only restarts the window.
+                ap.gap = false;
+                ap.reset_window(batch.at);
+                ap.last_sample_at = Some(batch.at);
+            } else {
+                ap.observe(batch.at, weight, &t.plan, canary, stable);
+            }
         }
     }
 }

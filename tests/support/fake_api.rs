@@ -449,6 +449,17 @@ async fn handle(State(api): State<FakeApi>, req: Request) -> Response {
                 .collect();
             json_response(&json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
         }
+        (Method::POST, "/apis/authentication.k8s.io/v1/selfsubjectreviews") => {
+            // `kubectl auth whoami`: the identity the test's kubeconfig authenticates as.
+            let mut out = body.clone();
+            out["status"] = json!({"userInfo": {"username": "system:serviceaccount:ops:deployer", "groups": ["system:authenticated"]}});
+            (
+                StatusCode::CREATED,
+                [("content-type", "application/json")],
+                out.to_string(),
+            )
+                .into_response()
+        }
         (Method::POST, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
             let ra = &body["spec"]["resourceAttributes"];
             let s = |k: &str| ra[k].as_str().unwrap_or("").to_string();

@@ -236,6 +236,26 @@ frontend fe_prometheus
         panic!("no server {server} in {csv}");
     }
 
+    /// Restarts HAProxy as a reload without a state file does: runtime weights go back to
+    /// the config's (stable 256, canary 0). Waits for the admin socket.
+    pub fn restart(&mut self) {
+        kill(&mut self.child);
+        let _ = std::fs::remove_file(&self.socket);
+        let cfg_path = self.dir.path().join("haproxy.cfg");
+        let log = std::fs::File::create(self.dir.path().join("haproxy.log")).unwrap();
+        self.child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg_path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("restart haproxy");
+        wait_until(Duration::from_secs(10), "HAProxy admin socket", || {
+            self.socket.exists() && self.cmd("show info").contains("Name: HAProxy")
+        });
+    }
+
     /// A runtime API socket at `level user` (reads only), as a string.
     pub fn user_socket_arg(&self) -> String {
         self.dir.path().join("user.sock").display().to_string()
@@ -340,6 +360,35 @@ scrape_configs:
             http_get(&ready).is_some()
         });
         p
+    }
+
+    /// Starts it again after [`Prometheus::stop`] on the same port, config and TSDB (a
+    /// Prometheus that comes back after an outage); waits until it answers queries.
+    pub fn restart(&mut self) {
+        self.stop();
+        let port = self.url.rsplit(':').next().unwrap().to_string();
+        let log = std::fs::File::create(self.dir.path().join("prometheus-2.log")).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                self.dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                self.dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--storage.tsdb.retention.time=1h")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("restart prometheus");
+        self.child = Some(child);
+        let ready = format!("{}/-/ready", self.url);
+        wait_until(Duration::from_secs(30), "Prometheus ready again", || {
+            http_get(&ready).is_some()
+        });
     }
 
     /// Stops the server now (the stale-source test).
@@ -455,4 +504,56 @@ pub fn summary(lines: &[serde_json::Value]) -> serde_json::Value {
         .rev()
         .find_map(|l| l.get("summary").cloned())
         .expect("a summary line")
+}
+
+/// A TCP proxy in front of HAProxy's runtime API that holds back every command containing
+/// `pattern` for `delay` (a router slow to answer a write), and counts them.
+pub struct SlowProxy {
+    /// Where aviary connects (`--socket`).
+    pub addr: SocketAddr,
+    /// Commands held back so far.
+    pub held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SlowProxy {
+    /// Listens on 127.0.0.1:0 and forwards to `target`.
+    pub fn start(target: SocketAddr, pattern: &'static str, delay: Duration) -> SlowProxy {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = held.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { return };
+                let count = count.clone();
+                std::thread::spawn(move || {
+                    let mut line = Vec::new();
+                    let mut b = [0u8; 1];
+                    while c.read(&mut b).unwrap_or(0) == 1 {
+                        line.push(b[0]);
+                        if b[0] == b'\n' {
+                            break;
+                        }
+                    }
+                    if String::from_utf8_lossy(&line).contains(pattern) {
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(delay);
+                    }
+                    let Ok(mut up) = std::net::TcpStream::connect(target) else {
+                        return;
+                    };
+                    let _ = up.write_all(&line);
+                    let mut reply = Vec::new();
+                    let _ = up.read_to_end(&mut reply);
+                    let _ = c.write_all(&reply);
+                });
+            }
+        });
+        SlowProxy { addr, held }
+    }
+
+    /// How many commands were held back.
+    pub fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }

@@ -21,6 +21,23 @@ impl Router for HaproxyRouter {
         let hp = &self.0;
         let (s, c, rounded) = rules::haproxy(*w);
         let mut last = hp.last.lock().await;
+        // No compare-and-set on the runtime API: read first, under the same lock the
+        // refresh takes, and refuse if the router no longer holds what the write was
+        // computed from (a reload, another operator). The audit's `before` is then the
+        // router's own value.
+        let (bs, bc) = hp.read_pair().await.map_err(|e| {
+            RouterError::Failed(format!("{e}; nothing written (read before write failed)"))
+        })?;
+        let expected = rules::haproxy(req.before);
+        let known =
+            last.is_some_and(|l| (l.stable, l.canary) == (bs, bc) && l.weight == req.before);
+        if !known && (expected.0, expected.1) != (bs, bc) && share(bs, bc) != req.before {
+            return Err(RouterError::Conflict(format!(
+                "HAProxy has stable {bs}, canary {bc} (canary {}), not the {} this write was computed from: changed outside aviary; nothing written",
+                share(bs, bc),
+                req.before
+            )));
+        }
         // Canary first: every intermediate state lies between the old and the new share, and
         // an abort cuts the canary off with the first command.
         let line = format!(

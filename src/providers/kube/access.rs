@@ -139,6 +139,32 @@ pub async fn review(client: &Client, namespace: Option<&str>, kinds: &[Kind]) ->
     access
 }
 
+/// Who the API server says we are (`kubectl auth whoami`): the user name from a
+/// `SelfSubjectReview`, so audit lines and Events name the cluster identity, not only the
+/// OS user. `None` when the server cannot say (older than 1.28, or unreachable).
+pub async fn whoami(client: &Client) -> Option<String> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let api: Api<SelfSubjectReview> = Api::all(client.clone());
+    let review = SelfSubjectReview::default();
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        api.create(&PostParams::default(), &review),
+    )
+    .await
+    {
+        Ok(Ok(r)) => r
+            .status
+            .and_then(|s| s.user_info)
+            .and_then(|u| u.username)
+            .filter(|u| !u.is_empty()),
+        Ok(Err(e)) => {
+            tracing::warn!("SelfSubjectReview: {e}");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,7 +42,7 @@ pub fn build(
     let now = k8s_openapi::jiff::Timestamp::now();
     let name = kinds::name(obj);
     // The Events API caps `note` at 1 kB.
-    let mut note = change.message;
+    let mut note = format!("{} (by {actor})", change.message);
     if note.len() > 1024 {
         let mut cut = 1021;
         while !note.is_char_boundary(cut) {
@@ -63,7 +63,8 @@ pub fn build(
         type_: Some(if failed { "Warning" } else { "Normal" }.into()),
         event_time: Some(MicroTime(now)),
         reporting_controller: Some("aviary.dev/aviary".into()),
-        reporting_instance: Some(format!("aviary@{actor}")),
+        // The API server caps reportingInstance at 128 characters; the note keeps the rest.
+        reporting_instance: Some(format!("aviary@{actor}").chars().take(128).collect()),
         regarding: Some(ObjectReference {
             api_version: Some(kinds::api_version(kind, obj)),
             kind: Some(kind.name().into()),

@@ -106,8 +106,8 @@ pub struct Shared {
     pub loadtester: Option<String>,
     /// For gate calls.
     pub http: reqwest::Client,
-    /// Who acts, for Kubernetes Events.
-    pub actor: String,
+    /// Who acts, for Kubernetes Events (shared with the executor's audit lines).
+    pub actor: crate::domain::change::Actor,
     /// Flagger gates aviary opened for one step: the Canary and its weight when opened. The
     /// loadtester keeps a gate open until told otherwise, so aviary closes it once Flagger
     /// has taken the step (`n` means one step, not all of them).
@@ -116,7 +116,12 @@ pub struct Shared {
 
 impl Shared {
     /// Shared state for `client`.
-    pub fn new(client: Client, opts: Options, loadtester: Option<String>, actor: String) -> Self {
+    pub fn new(
+        client: Client,
+        opts: Options,
+        loadtester: Option<String>,
+        actor: crate::domain::change::Actor,
+    ) -> Self {
         crate::install_crypto_provider();
         Shared {
             client,

@@ -315,7 +315,7 @@ impl Router for KubeRouter {
             ),
             Err(e) => (None, Some(e.to_string())),
         };
-        let ev = events::build(main.kind, &obj, req, &self.0.actor, after, err);
+        let ev = events::build(main.kind, &obj, req, &self.0.actor.get(), after, err);
         let posted = events::post(&self.0.client, &ev).await;
         match (result, posted) {
             (Ok(mut ok), Err(e)) => {

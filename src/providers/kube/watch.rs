@@ -112,6 +112,9 @@ pub async fn run(
         .map(|k| k.name())
         .collect();
     let access = access::review(&shared.client, namespace.as_deref(), &kinds).await;
+    if let Some(who) = access::whoami(&shared.client).await {
+        shared.actor.set_kube(&who);
+    }
     if let Ok(mut c) = shared.catalog.lock() {
         c.set_access(access);
     }
