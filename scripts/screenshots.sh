@@ -15,7 +15,11 @@ export XDG_CONFIG_HOME="$WORK/config"   # no user config or themes leak into the
 
 start() { # start NAME ARGS...: a 120x36 session running aviary with ARGS
   local name=$1; shift
-  tmux -L "$SOCK" new-session -d -s "$name" -x 120 -y 36 \
+  start_sized "$name" 120 36 "$@"
+}
+start_sized() { # start_sized NAME COLS ROWS ARGS...
+  local name=$1 cols=$2 rows=$3; shift 3
+  tmux -L "$SOCK" new-session -d -s "$name" -x "$cols" -y "$rows" \
     "$BIN demo --seed 7 --audit-log $WORK/audit-$name.jsonl $*; sleep 600"
 }
 screen() { tmux -L "$SOCK" capture-pane -p -t "$1"; }
@@ -28,8 +32,8 @@ wait_for() { # wait_for SESSION TEXT SECONDS
     sleep 0.2
   done
 }
-shot() { # shot SESSION NAME BG: write $OUT/NAME.{ansi,txt,png}
-  local s=$1 name=$2 bg=$3
+shot() { # shot SESSION NAME BG [WxH]: write $OUT/NAME.{ansi,txt,png}
+  local s=$1 name=$2 bg=$3 size=${4:-1030,622}
   sleep 0.6   # let the frame after the awaited change land (30 fps)
   tmux -L "$SOCK" capture-pane -p -e -t "$s" > "$OUT/$name.ansi"
   screen "$s" > "$OUT/$name.txt"
@@ -47,7 +51,7 @@ open(p, "w", encoding="utf-8").write(s)
 PY
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$WORK/chrome-$name" --hide-scrollbars --window-size=1030,622 \
+    --user-data-dir="$WORK/chrome-$name" --hide-scrollbars --window-size="$size" \
     --screenshot="$PWD/$OUT/$name.png" "file://$WORK/$name.html" >/dev/null 2>&1
   echo "wrote $OUT/$name.png"
 }
@@ -70,10 +74,16 @@ wait_for healthy "Confirm abort" 10
 shot healthy confirm-abort dark
 tmux -L "$SOCK" send-keys -t healthy n
 tmux -L "$SOCK" send-keys -t healthy '?'
-wait_for healthy "Any key closes this" 10
+wait_for healthy "? or esc closes" 10
 shot healthy help dark
 
 # 4. The light theme, for projectors: a healthy canary half way through its plan.
 start light --theme light --scenario healthy --interval 3s
 wait_for light "v1.5.0 canary  40%" 60
 shot light light-theme light
+
+# 5. The smallest supported terminal (80x24): charts, the weight lane and the legend all stay.
+start_sized small 80 24 --scenario faulty
+wait_for small "canary weight" 60
+wait_for small "rolled back" 60
+shot small detail-80x24 dark 700,430

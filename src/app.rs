@@ -30,6 +30,9 @@ pub struct PendingOp {
     pub command: Command,
     /// Who asked.
     pub origin: Origin,
+    /// Canary weight when the write was issued (the audit's `before`); the router may
+    /// report the new weight before the write's result arrives.
+    pub before: Weight,
     /// Canary weight asked for.
     pub requested: Option<Weight>,
     /// When it was issued.
@@ -218,6 +221,8 @@ pub struct UiState {
     pub theme_names: Vec<String>,
     /// The keymap in force.
     pub keymap: crate::keymap::Keymap,
+    /// How much history the detail charts show (`z`).
+    pub chart_window: crate::keymap::ChartWindow,
 }
 
 /// The whole application state.
@@ -241,6 +246,9 @@ pub struct App {
     pub rollouts: BTreeMap<RolloutKey, Tracked>,
     /// Data sources and their health.
     pub sources: BTreeMap<SourceId, SourceStatus>,
+    /// A source listed everything and found nothing to show (what it looked for, where);
+    /// cleared when a rollout appears.
+    pub nothing_found: Option<String>,
     /// Last toast.
     pub toast: Option<Toast>,
     /// Screen state.
@@ -268,6 +276,7 @@ impl App {
             stale_after: Duration::from_secs(3),
             rollouts: BTreeMap::new(),
             sources: BTreeMap::new(),
+            nothing_found: None,
             toast: None,
             ui: UiState::default(),
             should_quit: false,

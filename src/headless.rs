@@ -50,14 +50,15 @@ pub fn line(app: &App, t: &Tracked) -> Value {
 
 /// The end-of-run line for one rollout.
 pub fn summary(app: &App, t: &Tracked) -> Value {
+    // aviary's own plan ends in the autopilot's outcome (a plan held by a person, a failed
+    // write or a change made outside aviary is "paused"); any other owner says it itself.
     let outcome = match &t.autopilot {
         Some(ap) => match ap.outcome {
             Some(o) => o.as_str(),
-            // A plan held by a person, a failed write or a change made outside aviary.
             None if ap.paused => "paused",
             None => "in_progress",
         },
-        None => "in_progress",
+        None => t.rollout.phase.outcome(),
     };
     let canary = t
         .rollout
@@ -88,7 +89,19 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * m).round() / m
 }
 
+/// Exit code of a headless run that found nothing to watch (an empty namespace): not a
+/// failure of aviary, and not a success a script should take as "all promoted".
+pub const EXIT_NOTHING_TO_WATCH: u8 = 3;
+
+/// A headless run that saw nothing to watch; the message says what was looked for.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NothingToWatch(pub String);
+
 fn finished(app: &App) -> bool {
+    if app.rollouts.is_empty() && app.nothing_found.is_some() {
+        return true;
+    }
     !app.rollouts.is_empty()
         && app.rollouts.values().all(|t| {
             t.pending.is_none() && t.autopilot.as_ref().is_some_and(|ap| ap.outcome.is_some())
@@ -134,7 +147,10 @@ pub async fn run(
     for l in lines {
         eprintln!("{l}");
     }
-    Ok(())
+    match (&session.app.nothing_found, session.app.rollouts.is_empty()) {
+        (Some(why), true) => Err(std::io::Error::other(NothingToWatch(why.clone()))),
+        _ => Ok(()),
+    }
 }
 
 /// When the progress lines are printed: after the first tick of each new second of the

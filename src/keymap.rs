@@ -38,8 +38,56 @@ pub enum Action {
     Help,
     /// Start the demo's story over (demo only).
     Restart,
+    /// Chart window: the next longer one (1m → 5m → 30m → all → 1m).
+    Window,
     /// Quit.
     Quit,
+}
+
+/// How much history the detail charts show; `z` steps through them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChartWindow {
+    /// The last minute.
+    Min1,
+    /// The last five minutes: a demo's whole story fits.
+    #[default]
+    Min5,
+    /// The last half hour.
+    Min30,
+    /// Everything since aviary started watching.
+    All,
+}
+
+impl ChartWindow {
+    /// The next window in the cycle.
+    pub fn next(self) -> Self {
+        match self {
+            ChartWindow::Min1 => ChartWindow::Min5,
+            ChartWindow::Min5 => ChartWindow::Min30,
+            ChartWindow::Min30 => ChartWindow::All,
+            ChartWindow::All => ChartWindow::Min1,
+        }
+    }
+
+    /// Its length; `None` for the whole run.
+    pub fn secs(self) -> Option<f64> {
+        match self {
+            ChartWindow::Min1 => Some(60.0),
+            ChartWindow::Min5 => Some(300.0),
+            ChartWindow::Min30 => Some(1800.0),
+            ChartWindow::All => None,
+        }
+    }
+
+    /// As the chart titles show it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ChartWindow::Min1 => "1m",
+            ChartWindow::Min5 => "5m",
+            ChartWindow::Min30 => "30m",
+            ChartWindow::All => "all",
+        }
+    }
 }
 
 /// One row of the table.
@@ -251,6 +299,14 @@ impl Default for Keymap {
                 ),
                 b(Action::Theme, "theme", &["t"], "next theme", false, false),
                 b(Action::Log, "log", &["l"], "log pane", false, false),
+                b(
+                    Action::Window,
+                    "window",
+                    &["z"],
+                    "chart window 1m / 5m / 30m / all",
+                    false,
+                    false,
+                ),
                 b(Action::Help, "help", &["?"], "help", false, true),
                 b(
                     Action::Restart,

@@ -17,6 +17,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if nothing_to_watch(&e) => {
+            eprintln!("aviary: {e:#}");
+            ExitCode::from(aviary::headless::EXIT_NOTHING_TO_WATCH)
+        }
         Err(e) => {
             // Errors that reach here are about the user's input or environment (a config
             // typo, an unreachable router): the cause chain says it; a backtrace would not.
@@ -24,6 +28,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A headless run that found nothing to watch exits with its own code.
+fn nothing_to_watch(e: &color_eyre::eyre::Report) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.is::<aviary::headless::NothingToWatch>())
+            || c.is::<aviary::headless::NothingToWatch>()
+    })
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -30,6 +30,14 @@ pub enum ProviderEvent {
         /// All current rollouts of the source.
         rollouts: Vec<Rollout>,
     },
+    /// The source listed everything it can show and there is nothing: the message says
+    /// what it looked for (an empty namespace must not look like one still loading).
+    Empty {
+        /// Who looked.
+        source: SourceId,
+        /// What was looked for and where.
+        message: String,
+    },
     /// A status line for the source (e.g. which kinds were found).
     Info {
         /// Who.

@@ -73,7 +73,12 @@ pub fn init_tracing(headless: bool) -> Result<()> {
     use tracing_subscriber::prelude::*;
     if headless {
         tracing_subscriber::registry()
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            // Colour codes only for a person at a terminal, never into a log file or pipe.
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
             .with(tracing_subscriber::filter::LevelFilter::WARN)
             .try_init()
             .wrap_err("tracing")?;

@@ -338,7 +338,8 @@ async fn weights_changed_behind_aviarys_back_are_reported() {
         session.app.rollouts[&key]
             .events
             .iter()
-            .any(|e| e.text.contains("changed outside aviary")),
+            .any(|e| e.text.contains("someone else wrote the route")
+                || e.text.contains("changed outside aviary")),
         "{:?}",
         session.app.rollouts[&key].events
     );

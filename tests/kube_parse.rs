@@ -281,12 +281,13 @@ fn argo_rollouts_with_status() {
             file: "argo-rollouts/objects/argo-cd-testdata/progressing_newGeneration.yaml",
             kind: Kind::Rollout,
             key: "argo:argocd-e2e/basic",
-            phase: Succeeded,
+            // generation 2, observedGeneration 1: the status is about the old spec.
+            phase: Progressing,
             phase_text: "",
             stable: ("stable", 100.0),
             canary: ("canary", 0.0),
             step: Some((2, 2)),
-            message: "",
+            message: "waiting for the controller to observe generation 2",
         },
         Case {
             file: "argo-rollouts/objects/argo-cd-testdata/suspended_controllerPause.yaml",
@@ -347,7 +348,8 @@ fn argo_rollouts_with_status() {
             file: "argo-rollouts/objects/info-testdata/experiment-analysis/rollout-experiment-analysis.yaml",
             kind: Kind::Rollout,
             key: "argo:jesse-test/rollout-experiment-analysis",
-            phase: Paused,
+            // Argo checks the progress deadline before pause conditions.
+            phase: Failed,
             phase_text: "",
             stable: ("stable", 75.0),
             canary: ("canary", 25.0),

@@ -117,7 +117,7 @@ impl World {
                     ProviderEvent::Delete { key, .. } => {
                         self.rollouts.remove(&key);
                     }
-                    ProviderEvent::Info { .. } => {}
+                    ProviderEvent::Info { .. } | ProviderEvent::Empty { .. } => {}
                 }
             }
             if self.rollouts != before {

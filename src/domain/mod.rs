@@ -10,7 +10,7 @@ pub mod rollout;
 pub mod weight;
 
 pub use phase::Phase;
-pub use plan::{EvidencePolicy, Plan, PlanError, StableOverLimit};
+pub use plan::{ControllerPlan, EvidencePolicy, Plan, PlanError, StableOverLimit};
 pub use rollout::{
     ActionKind, Build, Capabilities, Controller, Owner, ProviderKind, Role, Rollout, RolloutKey,
 };

@@ -47,6 +47,20 @@ impl Phase {
         matches!(self, Phase::Succeeded | Phase::Aborted | Phase::Failed)
     }
 
+    /// The headless summary's `outcome` for a rollout its owner drives, read from the
+    /// owner's phase: an aborted Argo Rollout is `aborted`, a succeeded one `promoted`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Phase::Aborted => "aborted",
+            Phase::Succeeded => "promoted",
+            Phase::Failed => "failed",
+            Phase::Paused | Phase::AwaitingPromotion => "paused",
+            Phase::Idle | Phase::Progressing | Phase::Promoting | Phase::Unknown(_) => {
+                "in_progress"
+            }
+        }
+    }
+
     /// Short label for tables and JSON.
     pub fn label(&self) -> &str {
         match self {

@@ -1,4 +1,5 @@
-//! The progressive plan the autopilot drives on routers that have no controller.
+//! Plans: the progressive plan aviary's autopilot drives on routers that have no controller,
+//! and the plan a controller (Argo, Flagger) owns, carried verbatim for the screen.
 
 use super::weight::Weight;
 use serde::{Deserialize, Serialize};
@@ -147,6 +148,43 @@ impl Plan {
     /// Index (1-based) of the step at `weight`, or 0 before the first.
     pub fn step_index(&self, weight: Weight) -> usize {
         self.steps().iter().take_while(|s| **s <= weight).count()
+    }
+}
+
+/// The plan as the controller that owns the rollout wrote it (Argo's `steps`, Flagger's
+/// `analysis`), carried verbatim so the screen never shows aviary's defaults in its place.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControllerPlan {
+    /// Each step in the owner's words ("setWeight 20", "pause until promoted").
+    pub steps: Vec<String>,
+    /// Index into `steps` of the step in force, when the owner says.
+    pub current: Option<usize>,
+    /// When the current timed pause ends (Argo `pauseConditions[].startTime` + duration).
+    #[serde(default)]
+    pub pause_until: Option<std::time::SystemTime>,
+    /// Settings and counters in the owner's field names (`interval 1m`, `failedChecks 2/5`,
+    /// `match x-canary=insider`), in the order they are shown.
+    pub facts: Vec<(String, String)>,
+    /// Analysis runs and their phase (`background random-fail: Failed — metric "web" …`).
+    pub analysis: Vec<String>,
+    /// The owner's latest word on it: abort or degraded message, last condition message.
+    pub status: Option<String>,
+}
+
+impl ControllerPlan {
+    /// The value of a fact by its field name.
+    pub fn fact(&self, name: &str) -> Option<&str> {
+        self.facts
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Time left in a timed pause at `now` (zero once it has passed), `None` when the
+    /// current step is not a timed pause.
+    pub fn pause_left(&self, now: std::time::SystemTime) -> Option<Duration> {
+        self.pause_until
+            .map(|u| u.duration_since(now).unwrap_or_default())
     }
 }
 

@@ -1,7 +1,7 @@
 //! What a rollout is, whoever drives it: the key, the builds and their weights, who owns the
 //! route, and which operator actions that owner allows.
 
-use super::{Phase, Plan, Weight};
+use super::{ControllerPlan, Phase, Plan, Weight};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -234,8 +234,11 @@ pub struct Rollout {
     pub phase: Phase,
     /// The owner's own phase text, verbatim.
     pub phase_text: String,
-    /// Step plan, when known.
+    /// aviary's step plan, for rollouts aviary drives.
     pub plan: Option<Plan>,
+    /// The owning controller's plan, verbatim, for rollouts a controller drives.
+    #[serde(default)]
+    pub controller_plan: Option<ControllerPlan>,
     /// Current step (1-based) and total steps, when known.
     pub step: Option<(u32, u32)>,
     /// When the phase or weight last changed.
@@ -277,6 +280,24 @@ impl Rollout {
         }
     }
 
+    /// What to show beside the phase, if anything: the part of the owner's own text the
+    /// label does not already say (`(write failed)`), or a controller's differing phase
+    /// (`argo: Degraded`). Never a router's stale text beside aviary's phase.
+    pub fn phase_note(&self) -> Option<String> {
+        let label = self.phase.label();
+        let text = self.phase_text.trim();
+        if text.is_empty() || text == label {
+            return None;
+        }
+        if let Some(rest) = text.strip_prefix(label) {
+            return Some(rest.trim().to_string()).filter(|r| !r.is_empty());
+        }
+        match self.owner {
+            Owner::Controller(_) => Some(format!("{}: {text}", self.owner)),
+            Owner::Autopilot | Owner::Manual => None,
+        }
+    }
+
     /// A rollout with the given builds, all defaults otherwise; providers fill the rest.
     pub fn new(key: RolloutKey, owner: Owner, builds: Vec<Build>) -> Self {
         Rollout {
@@ -287,6 +308,7 @@ impl Rollout {
             phase: Phase::Idle,
             phase_text: String::new(),
             plan: None,
+            controller_plan: None,
             step: None,
             last_transition: None,
             message: String::new(),

@@ -7,16 +7,19 @@
 use super::kube::access::{Access, Permission};
 use super::kube::fields::{Condition, SpecStatus, lenient_list, spec_status, unreadable};
 use super::kube::kinds::{self, Kind, ObjRef};
-use super::kube::patch::{self, Step};
-use crate::domain::change::Command;
 use crate::domain::weight::controller_owns_route;
 use crate::domain::{
     ActionKind, Build, Capabilities, Controller, Owner, Phase, Role, Rollout, RolloutKey, Weight,
 };
 use kube::api::DynamicObject;
+
+mod plan;
+mod writes;
+
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
+pub use writes::patches;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -40,6 +43,8 @@ struct CanaryStrategy {
     #[serde(deserialize_with = "lenient_list")]
     steps: Vec<Value>,
     traffic_routing: Option<TrafficRouting>,
+    /// Background analysis (`templates[]`, or v0.x `templateName`).
+    analysis: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,12 +97,16 @@ struct Status {
     canary: CanaryStatus,
     #[serde(deserialize_with = "lenient_list")]
     conditions: Vec<Condition>,
+    /// An integer since v1.0 (a hash before): compared with `metadata.generation`.
+    observed_generation: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
+#[serde(rename_all = "camelCase")]
 struct PauseCondition {
     reason: String,
+    start_time: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +117,11 @@ struct CanaryStatus {
     /// Where v0.9 kept the stable hash.
     #[serde(rename = "stableRS")]
     stable_rs: Option<String>,
+    current_step_analysis_run: Option<String>,
+    current_step_analysis_run_status: Option<Value>,
+    current_background_analysis_run: Option<String>,
+    current_background_analysis_run_status: Option<Value>,
+    current_experiment: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -343,14 +357,16 @@ fn phase(v: &View) -> Phase {
             }
         }
         Some(other) => Phase::Unknown(other.to_string()),
+        // Argo's own order (CalculateRolloutPhase): a timed-out or invalid rollout is
+        // Degraded even while a pause condition is still set.
         None => {
-            if v.paused() || !v.pause_reasons().is_empty() {
-                Phase::Paused
-            } else if s.conditions.iter().any(|c| {
+            if s.conditions.iter().any(|c| {
                 c.reason.as_deref() == Some("ProgressDeadlineExceeded")
                     || c.reason.as_deref() == Some("InvalidSpec")
             }) {
                 Phase::Failed
+            } else if v.paused() || !v.pause_reasons().is_empty() {
+                Phase::Paused
             } else if v.in_flight() {
                 Phase::Progressing
             } else if !v.steps().is_empty() && v.step_index() == Some(v.steps().len()) {
@@ -542,102 +558,31 @@ pub fn rollout(obj: &DynamicObject, claims: &[ObjRef], access: &Access) -> Rollo
     }
     r.last_transition = last_transition(&v);
     r.message = message(&v);
+    r.controller_plan = Some(plan::plan(&v));
+    // A spec the controller has not seen yet: whatever the status says is about the old one.
+    let seen = v
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_generation.as_ref())
+        .and_then(Value::as_str)
+        .and_then(|g| g.parse::<i64>().ok())
+        .or_else(|| {
+            v.status
+                .as_ref()
+                .and_then(|s| s.observed_generation.as_ref())
+                .and_then(Value::as_i64)
+        });
+    if let (Some(seen), Some(generation)) = (seen, obj.metadata.generation)
+        && seen < generation
+        && !v.aborted()
+    {
+        r.phase = Phase::Progressing;
+        r.message = format!(
+            "waiting for the controller to observe generation {generation} (it has seen {seen})"
+        );
+    }
     r.router = router_text(&v, claims);
     r.capabilities = capabilities(&v, access);
     r.version = kinds::resource_version(obj);
     r
-}
-
-/// The patches for `command` on this Rollout, in the order they are sent (status before
-/// spec, as the Argo CLI does). `expected_version` guards the one action computed from what
-/// the operator saw (advance past the current step) with `metadata.resourceVersion`; the others
-/// are absolute (pause, abort, …) and stay correct whatever the controller wrote meanwhile.
-pub fn patches(
-    obj: &DynamicObject,
-    command: Command,
-    expected_version: Option<&str>,
-) -> Result<Vec<Step>, String> {
-    let v = view(obj).map_err(|e| format!("cannot read the Rollout: {e}"))?;
-    let target = ObjRef::of(Kind::Rollout, obj);
-    let guarded = |mut body: Value| {
-        if let Some(rv) = expected_version {
-            body["metadata"] = json!({"resourceVersion": rv});
-        }
-        body
-    };
-    let unpause = || {
-        patch::merge(
-            target.clone(),
-            json!({"spec": {"paused": false}}),
-            "unpause (spec.paused=false)",
-        )
-    };
-    let mut steps = Vec::new();
-    match command {
-        Command::Pause => steps.push(patch::merge(
-            target,
-            json!({"spec": {"paused": true}}),
-            "pause (spec.paused=true)",
-        )),
-        Command::Resume => {
-            if !v.pause_reasons().is_empty() {
-                steps.push(patch::merge_status(
-                    target.clone(),
-                    json!({"status": {"pauseConditions": null}}),
-                    "clear status.pauseConditions",
-                ));
-            }
-            if v.paused() || steps.is_empty() {
-                steps.push(unpause());
-            }
-        }
-        Command::Advance => {
-            if !v.pause_reasons().is_empty() {
-                steps.push(patch::merge_status(
-                    target.clone(),
-                    guarded(json!({"status": {"pauseConditions": null}})),
-                    "clear status.pauseConditions",
-                ));
-            } else if let Some(i) = v.step_index().filter(|_| !v.steps().is_empty()) {
-                let next = (i + 1).min(v.steps().len());
-                steps.push(patch::merge_status(
-                    target.clone(),
-                    guarded(json!({"status": {"pauseConditions": null, "currentStepIndex": next}})),
-                    format!("skip to step {next}"),
-                ));
-            }
-            if v.paused() {
-                steps.push(unpause());
-            }
-            if steps.is_empty() {
-                return Err(
-                    "nothing to advance: the rollout is not paused and has no next step".into(),
-                );
-            }
-        }
-        Command::Promote => {
-            steps.push(patch::merge_status(
-                target.clone(),
-                json!({"status": {"promoteFull": true}}),
-                "promote fully (status.promoteFull=true)",
-            ));
-            if v.paused() {
-                steps.push(unpause());
-            }
-        }
-        Command::Abort => steps.push(patch::merge_status(
-            target,
-            json!({"status": {"abort": true}}),
-            "abort (status.abort=true)",
-        )),
-        Command::Retry => steps.push(patch::merge_status(
-            target,
-            json!({"status": {"abort": false}}),
-            "retry (status.abort=false)",
-        )),
-        Command::SetWeight(_) => {
-            return Err(controller_owns_route("Argo Rollouts"));
-        }
-    }
-    Ok(steps)
 }

@@ -19,6 +19,8 @@ use kube::api::DynamicObject;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod plan;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct Spec {
@@ -48,6 +50,13 @@ struct Analysis {
     #[serde(deserialize_with = "super::kube::fields::lenient_list")]
     step_weights: Vec<Value>,
     iterations: Option<Value>,
+    interval: Option<Value>,
+    /// A/B routing: who goes to the canary.
+    #[serde(
+        rename = "match",
+        deserialize_with = "super::kube::fields::lenient_list"
+    )]
+    matches: Vec<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -351,6 +360,7 @@ pub fn rollout(obj: &DynamicObject, ctx: &FlaggerCtx) -> Rollout {
         .and_then(|s| s.last_transition_time.as_deref())
         .and_then(kinds::timestamp);
     r.message = message(&v);
+    r.controller_plan = Some(plan::plan(&v));
     r.router = match router {
         Some(k) => format!("{k} {}/{}", kinds::namespace(obj), router_name(k, &v, obj)),
         None => format!("{provider} (Flagger provider)"),

@@ -128,7 +128,9 @@ impl Player {
             return;
         }
         self.diverged += 1;
+        let before = t.rollout.canary_weight();
         t.pending = Some(crate::app::PendingOp {
+            before,
             op: d.op,
             command: d.command,
             origin: d.origin,

@@ -1,10 +1,11 @@
 //! The detail view of one rollout: builds and weights, three charts over time, the step
 //! plan, the *why*, and recent events.
 
-use super::chart::{self, ChartData};
-use super::text;
+use super::chart::{self, ChartData, Glyph, Series, Unit};
+use super::{plan, text};
 use crate::app::{App, Level, Tracked};
 use crate::domain::Role;
+use crate::domain::observation::series::ERROR_WINDOW;
 use crate::domain::observation::{MarkerKind, Point};
 use crate::theme::Theme;
 use ratatui::Frame;
@@ -12,25 +13,38 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use std::time::SystemTime;
 
-/// Most seconds of history the charts show.
-pub const WINDOW_S: f64 = 180.0;
-/// Fewest seconds shown, so the first minute of a demo fills the chart instead of a sliver.
-pub const MIN_WINDOW_S: f64 = 30.0;
+/// Fewest seconds the x axis spans, so the first half-minute fills the chart, not a sliver.
+pub const MIN_SPAN_S: f64 = 30.0;
 
-/// The chart window for this rollout: its history so far, between the two bounds.
-fn window(app: &App, t: &Tracked) -> f64 {
+/// Seconds the x axis spans: the chosen window, or less while the history is shorter (a
+/// fresh rollout fills the chart instead of hugging its right edge).
+pub fn span(app: &App, t: &Tracked) -> f64 {
     let oldest = t
         .series
         .weights
         .front()
         .map(|(at, _)| *at)
+        .into_iter()
+        .chain(
+            t.series
+                .builds
+                .values()
+                .filter_map(|q| q.front().map(|p| p.at)),
+        )
+        .min()
         .unwrap_or(app.now);
-    app.now
+    let history = app
+        .now
         .duration_since(oldest)
         .unwrap_or_default()
         .as_secs_f64()
-        .clamp(MIN_WINDOW_S, WINDOW_S)
+        .max(MIN_SPAN_S);
+    match app.ui.chart_window.secs() {
+        Some(w) => history.min(w),
+        None => history,
+    }
 }
 
 fn header(app: &App, t: &Tracked, theme: &Theme, compact: bool) -> Paragraph<'static> {
@@ -69,11 +83,7 @@ fn header(app: &App, t: &Tracked, theme: &Theme, compact: bool) -> Paragraph<'st
         .as_ref()
         .map(|p| format!("  ⟳ {} in flight", p.command.kind().as_str()))
         .unwrap_or_default();
-    let phase_text = if r.phase_text.is_empty() || r.phase_text == r.phase.label() {
-        String::new()
-    } else {
-        format!(" ({})", r.phase_text)
-    };
+    let phase_text = r.phase_note().map(|n| format!("  {n}")).unwrap_or_default();
     let stale = if app.stale_source(t).is_some() {
         Span::styled(
             "  stale",
@@ -112,186 +122,211 @@ fn header(app: &App, t: &Tracked, theme: &Theme, compact: bool) -> Paragraph<'st
     )
 }
 
-fn points(
-    q: Option<&std::collections::VecDeque<Point>>,
+/// A signal over time; `None` where there is no data.
+pub type Timeline = Vec<(SystemTime, Option<f64>)>;
+
+/// Seconds before now, for the x axis.
+fn x_of(app: &App, at: SystemTime) -> f64 {
+    -app.now.duration_since(at).unwrap_or_default().as_secs_f64()
+}
+
+fn color_of(role: &Role, theme: &Theme) -> (Color, Glyph) {
+    match role {
+        Role::Stable => (theme.stable, Glyph::Dot),
+        Role::Canary => (theme.canary, Glyph::Braille),
+        Role::Other(_) => (theme.fg, Glyph::Ring),
+    }
+}
+
+/// Builds in drawing order: stable and others first, the canary on top.
+fn builds_in_order(t: &Tracked) -> Vec<&crate::domain::Build> {
+    let mut v: Vec<_> = t.rollout.builds.iter().collect();
+    v.sort_by_key(|b| b.role == Role::Canary);
+    v
+}
+
+/// One series per build from its points inside the span.
+fn series(
     app: &App,
-    win: f64,
-    f: fn(&Point) -> Option<f64>,
-) -> Vec<(f64, f64)> {
-    let Some(q) = q else {
-        return Vec::new();
-    };
-    q.iter()
-        .rev()
-        .map_while(|p| {
-            let x = -app
-                .now
-                .duration_since(p.at)
-                .unwrap_or_default()
-                .as_secs_f64();
-            (x >= -win).then_some((x, p))
-        })
-        .filter_map(|(x, p)| f(p).map(|y| (x, y)))
-        .collect::<Vec<_>>()
+    t: &Tracked,
+    theme: &Theme,
+    span: f64,
+    f: &dyn Fn(&str) -> Timeline,
+) -> Vec<Series> {
+    builds_in_order(t)
         .into_iter()
-        .rev()
+        .map(|b| {
+            let (color, glyph) = color_of(&b.role, theme);
+            let points = f(&b.name)
+                .into_iter()
+                .map(|(at, y)| (x_of(app, at), y))
+                .filter(|(x, _)| *x >= -span - 1e-9)
+                .collect();
+            Series {
+                name: b.name.clone(),
+                color,
+                glyph,
+                points,
+                held: false,
+            }
+        })
         .collect()
 }
 
-fn charts(app: &App, t: &Tracked, theme: &Theme) -> [ChartData; 3] {
-    let win = window(app, t);
-    let builds: Vec<(String, Color)> = t
-        .rollout
-        .builds
-        .iter()
-        .map(|b| {
-            let c = match b.role {
-                Role::Stable => theme.stable,
-                Role::Canary => theme.canary,
-                Role::Other(_) => theme.fg,
-            };
-            (b.name.clone(), c)
-        })
-        .collect();
-    let x =
-        |at: std::time::SystemTime| -app.now.duration_since(at).unwrap_or_default().as_secs_f64();
-    let mut weight: Vec<(f64, f64)> = Vec::new();
-    let mut last = None;
-    for (at, w) in &t.series.weights {
-        let xv = x(*at).max(-win);
-        if let Some(prev) = last {
-            weight.push((xv, prev)); // step shape: hold the old weight until the change
-        }
-        weight.push((xv, w.percent()));
-        last = Some(w.percent());
-    }
-    if let Some(l) = last {
-        weight.push((0.0, l));
-    }
-    let markers: Vec<(f64, Color)> = t
+/// The canary's error rate over the rolling window at each of its points, as the chart
+/// draws it (in percent); the overview's ERR column reads the same window at `now`.
+pub fn error_points(t: &Tracked, build: &str) -> Timeline {
+    t.series
+        .rolling_error_rate(build, ERROR_WINDOW)
+        .into_iter()
+        .map(|(at, r)| (at, r.map(|r| r * 100.0)))
+        .collect()
+}
+
+/// The three signal charts and the weight lane, in chart coordinates.
+pub fn charts(app: &App, t: &Tracked, theme: &Theme) -> ([ChartData; 3], ChartData) {
+    let span = span(app, t);
+    let win = app.ui.chart_window.label();
+    let markers: Vec<(f64, MarkerKind)> = t
         .series
         .markers
         .iter()
-        .filter(|m| x(m.at) >= -win)
-        .map(|m| {
-            let c = match m.kind {
-                MarkerKind::Step => theme.muted,
-                MarkerKind::Operator => theme.accent,
-                MarkerKind::CheckFailed => theme.warn,
-                MarkerKind::Rollback => theme.error,
-            };
-            (x(m.at), c)
-        })
+        .map(|m| (x_of(app, m.at), m.kind.clone()))
+        .filter(|(x, _)| *x >= -span)
         .collect();
-    let lines = |f: fn(&Point) -> Option<f64>| {
-        builds
-            .iter()
-            .map(|(n, c)| (n.clone(), *c, points(t.series.builds.get(n), app, win, f)))
-            .collect::<Vec<_>>()
+    let pts = |name: &str, f: fn(&Point) -> Option<f64>| -> Timeline {
+        t.series
+            .builds
+            .get(name)
+            .map(|q| q.iter().map(|p| (p.at, f(p))).collect())
+            .unwrap_or_default()
     };
-    [
-        ChartData {
-            title: "requests/s",
-            lines: lines(|p| Some(p.rps)),
-            threshold: None,
-            weight: weight.clone(),
-            markers: markers.clone(),
-            x_min: -win,
-            fmt: |v| format!("{v:.0}"),
-        },
-        ChartData {
-            title: "error rate %",
-            lines: lines(|p| p.error_rate.map(|r| r * 100.0)),
-            threshold: Some(t.plan.max_error_rate * 100.0),
-            weight: weight.clone(),
-            markers: markers.clone(),
-            x_min: -win,
-            fmt: |v| format!("{v:.1}%"),
-        },
-        ChartData {
-            title: "p99 ms",
-            lines: lines(|p| p.p99_ms),
-            threshold: Some(t.plan.max_p99.as_secs_f64() * 1000.0),
-            weight,
-            markers,
-            x_min: -win,
-            fmt: |v| format!("{v:.0}"),
-        },
-    ]
+    let base = |title: String, unit, series, limit| ChartData {
+        title,
+        unit,
+        series,
+        limit,
+        markers: markers.clone(),
+        x_min: -span,
+        note: None,
+        y_floor: 0.0,
+        y_step: None,
+        x_labels: true,
+        borders: Borders::ALL,
+    };
+    let rps = base(
+        format!("requests/s · {win}"),
+        Unit::Rps,
+        series(app, t, theme, span, &|n| pts(n, |p| Some(p.rps))),
+        None,
+    );
+    let err = base(
+        format!("errors {}s avg · {win}", ERROR_WINDOW.as_secs()),
+        Unit::Percent,
+        series(app, t, theme, span, &|n| error_points(t, n)),
+        Some(t.plan.max_error_rate * 100.0),
+    );
+    // No traffic, no latency: a rolled-back canary's p99 is a gap, not 0 ms.
+    let mut p99 = base(
+        format!("p99 · {win}"),
+        Unit::Ms,
+        series(app, t, theme, span, &|n| {
+            pts(n, |p| p.p99_ms.filter(|_| p.rps > 0.0))
+        }),
+        Some(t.plan.max_p99.as_secs_f64() * 1000.0),
+    );
+    if let Some(why) = plan::no_percentiles(t) {
+        p99.note = Some(why);
+        p99.limit = None;
+    }
+    if t.autopilot.is_none() {
+        // A controller's rollout is judged by its own analysis, not aviary's limits.
+        p99.limit = None;
+    }
+    // The weight as a step: it holds until the next change, up to now.
+    let mut weight: Vec<(f64, Option<f64>)> = Vec::new();
+    let mut last = None;
+    for (at, w) in &t.series.weights {
+        let x = x_of(app, *at).max(-span);
+        if let Some(prev) = last {
+            weight.push((x, Some(prev)));
+        }
+        weight.push((x, Some(w.percent())));
+        last = Some(w.percent());
+    }
+    if let Some(l) = last {
+        weight.push((0.0, Some(l)));
+    }
+    let lane = ChartData {
+        title: format!("canary weight · {win}"),
+        unit: Unit::Percent,
+        series: vec![Series {
+            name: "weight".into(),
+            color: theme.weight,
+            glyph: Glyph::Braille,
+            points: weight,
+            held: true,
+        }],
+        limit: None,
+        markers: markers.clone(),
+        x_min: -span,
+        note: None,
+        y_floor: 10.0,
+        y_step: Some(10.0),
+        x_labels: false,
+        borders: Borders::TOP,
+    };
+    let mut err = err;
+    if t.autopilot.is_none() {
+        err.limit = None;
+    }
+    ([rps, err, p99], lane)
 }
 
-fn legend(t: &Tracked, theme: &Theme) -> Line<'static> {
+/// What each glyph and colour means; short enough for 80 columns.
+fn legend(t: &Tracked, theme: &Theme, width: u16) -> Line<'static> {
     let mut spans = Vec::new();
-    for b in &t.rollout.builds {
-        let c = match b.role {
-            Role::Stable => theme.stable,
-            Role::Canary => theme.canary,
-            Role::Other(_) => theme.fg,
-        };
+    for b in builds_in_order(t) {
+        let (c, g) = color_of(&b.role, theme);
         spans.push(Span::styled(
-            format!("━ {}  ", b.name),
+            format!("{} {} ", g.legend(), b.name),
             Style::default().fg(c),
         ));
     }
-    spans.push(Span::styled(
-        "━ canary weight (scaled)  ",
-        Style::default().fg(theme.weight),
-    ));
-    spans.push(Span::styled(
-        "━ limit  ",
-        Style::default().fg(theme.threshold),
-    ));
-    spans.push(Span::styled("│ step ", Style::default().fg(theme.muted)));
-    spans.push(Span::styled(
-        "│ operator ",
-        Style::default().fg(theme.accent),
-    ));
-    spans.push(Span::styled(
-        "│ failed check ",
-        Style::default().fg(theme.warn),
-    ));
-    spans.push(Span::styled("│ rollback", Style::default().fg(theme.error)));
-    Line::from(spans)
-}
-
-fn plan_line(t: &Tracked, theme: &Theme) -> Line<'static> {
-    let current = t.rollout.canary_weight();
-    let mut spans = vec![Span::styled("plan ", theme.dim())];
-    for w in t.plan.steps() {
-        let s = format!("{}", w);
-        if w == current {
-            spans.push(Span::styled(
-                format!("[{s}]"),
-                Style::default()
-                    .fg(theme.canary)
-                    .add_modifier(Modifier::BOLD),
-            ));
-        } else {
-            spans.push(Span::styled(
-                s,
-                if w < current {
-                    Style::default().fg(theme.fg)
-                } else {
-                    theme.dim()
-                },
-            ));
-        }
-        spans.push(Span::raw(" "));
-    }
-    spans.push(Span::styled(
-        format!(
-            "→ 100%   every {}, roll back after {} failed, limits {:.1}% errors, p99 {}ms",
-            humantime::format_duration(t.plan.interval),
-            t.plan.threshold,
-            t.plan.max_error_rate * 100.0,
-            t.plan.max_p99.as_millis()
+    let long = width >= 100;
+    let items: [(String, Color); 5] = [
+        (format!("{} limit ", chart::LIMIT), theme.threshold),
+        (format!("{} over axis ", chart::CLIP), theme.fg),
+        (
+            format!("{} step ", chart::marker_glyph(&MarkerKind::Step)),
+            theme.muted,
         ),
-        theme.dim(),
-    ));
+        (
+            format!(
+                "{} {} ",
+                chart::marker_glyph(&MarkerKind::Operator),
+                if long { "operator" } else { "op" }
+            ),
+            theme.accent,
+        ),
+        (
+            format!(
+                "{} {} {} rollback",
+                chart::marker_glyph(&MarkerKind::CheckFailed),
+                if long { "failed check" } else { "check" },
+                chart::marker_glyph(&MarkerKind::Rollback)
+            ),
+            theme.warn,
+        ),
+    ];
+    for (text, color) in items {
+        spans.push(Span::styled(text, Style::default().fg(color)));
+    }
     Line::from(spans)
 }
 
-fn why(t: &Tracked, theme: &Theme) -> Paragraph<'static> {
+/// The plan and the *why*, and how many rows they take wrapped at `width`.
+fn why(app: &App, t: &Tracked, theme: &Theme, width: u16, cap: u16) -> (Paragraph<'static>, u16) {
     let r = &t.rollout;
     let color = match r.phase {
         crate::domain::Phase::Aborted | crate::domain::Phase::Failed => theme.error,
@@ -300,17 +335,25 @@ fn why(t: &Tracked, theme: &Theme) -> Paragraph<'static> {
         _ => theme.fg,
     };
     // The plan first: the *why* can run long (the judge's evidence) and wraps below it.
-    Paragraph::new(vec![
-        plan_line(t, theme),
-        Line::from(vec![
-            Span::styled("why  ", theme.dim()),
-            Span::styled(
-                r.message.clone(),
-                Style::default().fg(color).add_modifier(Modifier::BOLD),
-            ),
-        ]),
-    ])
-    .wrap(Wrap { trim: true })
+    let mut lines = plan::lines(app, t, theme);
+    let msg = if r.message.is_empty() {
+        "—".to_string()
+    } else {
+        r.message.clone()
+    };
+    lines.push(Line::from(vec![
+        Span::styled("why  ", theme.dim()),
+        Span::styled(msg, Style::default().fg(color).add_modifier(Modifier::BOLD)),
+    ]));
+    let w = usize::from(width.max(1));
+    let rows = |ls: &[Line]| -> usize { ls.iter().map(|l| l.width().max(1).div_ceil(w)).sum() };
+    // Short of rows, the plan's detail lines (settings, analysis runs) give way before the
+    // steps and the *why*.
+    while rows(&lines) > usize::from(cap) && lines.len() > 2 {
+        lines.remove(lines.len() - 2);
+    }
+    let n = rows(&lines) as u16;
+    (Paragraph::new(lines).wrap(Wrap { trim: true }), n)
 }
 
 fn events(app: &App, t: &Tracked, theme: &Theme, area: Rect) -> Paragraph<'static> {
@@ -344,25 +387,41 @@ fn events(app: &App, t: &Tracked, theme: &Theme, area: Rect) -> Paragraph<'stati
 
 /// Draws the detail view.
 pub fn render(app: &App, t: &Tracked, theme: &Theme, frame: &mut Frame, area: Rect) {
-    // Short terminals (80×24) trade the header's bottom border and the legend for chart rows.
+    // Short terminals (80×24) trade the header's bottom border for chart rows; the legend
+    // stays, or the glyphs would mean nothing.
     let compact = area.height < 30;
-    let (head_h, legend_h) = if compact { (4, 0) } else { (5, 1) };
-    let why_h = 4u16;
-    let avail = area.height.saturating_sub(head_h + legend_h + why_h);
+    let head_h = if compact { 4 } else { 5 };
+    let lane_h = if compact { 3 } else { 4 };
+    let why_cap = if compact { 4 } else { 6 };
+    let (why_para, why_rows) = why(app, t, theme, area.width, why_cap);
+    let why_h = why_rows.clamp(2, why_cap);
+    let avail = area.height.saturating_sub(head_h + 1 + lane_h + why_h);
     // Side by side when there is width to spare or too little height to stack three.
     let wide = area.width >= 120 || compact;
-    let charts_h = (avail * 7 / 10).max(9);
-    let [head, legend_area, charts_area, why_area, events_area] = Layout::vertical([
+    let charts_h = if compact {
+        avail.saturating_sub(2).max(6)
+    } else {
+        (avail * 7 / 10).max(9)
+    };
+    let [
+        head,
+        legend_area,
+        charts_area,
+        lane_area,
+        why_area,
+        events_area,
+    ] = Layout::vertical([
         Constraint::Length(head_h),
-        Constraint::Length(legend_h),
+        Constraint::Length(1),
         Constraint::Length(charts_h),
+        Constraint::Length(lane_h),
         Constraint::Length(why_h),
         Constraint::Min(0),
     ])
     .areas(area);
     frame.render_widget(header(app, t, theme, compact), head);
-    frame.render_widget(Paragraph::new(legend(t, theme)), legend_area);
-    let data = charts(app, t, theme);
+    frame.render_widget(Paragraph::new(legend(t, theme, area.width)), legend_area);
+    let (data, lane) = charts(app, t, theme);
     let cells: Vec<Rect> = if wide {
         Layout::horizontal([Constraint::Ratio(1, 3); 3])
             .split(charts_area)
@@ -375,6 +434,7 @@ pub fn render(app: &App, t: &Tracked, theme: &Theme, frame: &mut Frame, area: Re
     for (d, cell) in data.iter().zip(cells) {
         chart::render(d, theme, frame, cell);
     }
-    frame.render_widget(why(t, theme), why_area);
+    chart::render(&lane, theme, frame, lane_area);
+    frame.render_widget(why_para, why_area);
     frame.render_widget(events(app, t, theme, events_area), events_area);
 }

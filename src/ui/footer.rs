@@ -85,6 +85,24 @@ pub fn demo_caption(app: &App) -> Option<&str> {
         .and_then(|(_, s)| s.info.as_deref())
 }
 
+/// The typed weight as the router would take it: `→ canary 35%`, the router's rounding
+/// note, or why it cannot be sent; `true` when it can.
+fn typed_weight(target: &crate::domain::RolloutKey, input: &str) -> (String, bool) {
+    use crate::domain::Weight;
+    use crate::domain::weight::validate_for;
+    if input.is_empty() {
+        return ("type a canary weight".into(), false);
+    }
+    match Weight::parse(input) {
+        Err(e) => (format!("{input}: {e}"), false),
+        Ok(w) => match validate_for(target.provider, w) {
+            Err(why) => (why, false),
+            Ok(Some(note)) => (format!("→ {note}"), true),
+            Ok(None) => (format!("→ canary {w}, stable {}", w.complement()), true),
+        },
+    }
+}
+
 /// Draws the key hints for the current context.
 pub fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(w) = &app.audit_warning {
@@ -117,12 +135,27 @@ pub fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             pair(&mut spans, "y".into(), "quit anyway", key);
             pair(&mut spans, "n/esc".into(), "stay", key);
         }
-        Some(Modal::Prompt { .. }) => {
+        Some(Modal::Prompt { target, input, .. }) => {
+            // As typed: what the router would get, by its own rule, or why it cannot.
+            let (text, ok) = typed_weight(target, input);
+            let style = Style::default().fg(if ok { theme.ok } else { theme.warn });
+            spans.push(Span::styled(format!(" {text} "), style));
             pair(&mut spans, "0-9".into(), "weight %", key);
             pair(&mut spans, "enter".into(), "review", key);
             pair(&mut spans, "esc".into(), "cancel", key);
         }
         None if app.ui.filter_editing => {
+            // The prompt, the text and the count, whichever view is open.
+            let n = app.visible().len();
+            let count = match (n, app.rollouts.len()) {
+                (0, _) => "no rollout matches".to_string(),
+                (n, all) => format!("{n} of {all} match"),
+            };
+            spans.push(Span::styled(format!(" /{}▏ ", app.ui.filter), key));
+            spans.push(Span::styled(
+                format!("{count} "),
+                Style::default().fg(if n == 0 { theme.warn } else { theme.fg }),
+            ));
             pair(&mut spans, "enter".into(), "keep filter", key);
             pair(&mut spans, "esc".into(), "clear", key);
         }
@@ -149,6 +182,26 @@ pub fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                     b.hint
                 };
                 pair(&mut spans, k, hint, style);
+            }
+            // Retry is offered where it means something: on an aborted rollout it can redo.
+            if let Some(t) = app.selected()
+                && t.rollout.phase == crate::domain::Phase::Aborted
+                && t.rollout
+                    .capabilities
+                    .check(crate::domain::ActionKind::Retry)
+                    .is_ok()
+            {
+                let style = if app.read_only {
+                    theme.dim().add_modifier(Modifier::CROSSED_OUT)
+                } else {
+                    key
+                };
+                pair(
+                    &mut spans,
+                    app.ui.keymap.key_label(Action::Retry),
+                    "retry",
+                    style,
+                );
             }
             if app.ui.detail {
                 pair(

@@ -41,7 +41,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         theme.dim(),
     )));
     lines.push(Line::from(Span::styled(
-        "Keys are set in config.toml [keys]. Any key closes this.",
+        "Keys are set in config.toml [keys].",
+        theme.dim(),
+    )));
+    lines.push(Line::from(Span::styled(
+        "? or esc closes this; any other key closes it and acts.",
         theme.dim(),
     )));
     let r = centered(area, 60, lines.len() as u16 + 2);
@@ -51,7 +55,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(Style::default().fg(theme.accent))
-                .title(Span::styled(" keys ", theme.title())),
+                .title(Span::styled(" keys · ? or esc closes ", theme.title())),
         ),
         r,
     );

@@ -15,7 +15,7 @@ pub fn render(theme: &Theme, frame: &mut Frame, area: Rect) {
         .block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(" log ")
+                .title(" log · l hides ")
                 .border_style(theme.dim()),
         )
         .style(theme.text())
@@ -23,4 +23,18 @@ pub fn render(theme: &Theme, frame: &mut Frame, area: Rect) {
         .style_warn(Style::default().fg(theme.warn))
         .style_info(Style::default().fg(theme.fg));
     frame.render_widget(w, area);
+    // tui-logger draws nothing while its buffer is empty; an empty box reads as broken.
+    let inner = Block::default().borders(Borders::ALL).inner(area);
+    let buf = frame.buffer_mut();
+    let blank = (inner.top()..inner.bottom())
+        .all(|y| (inner.left()..inner.right()).all(|x| buf[(x, y)].symbol() == " "));
+    if blank && inner.height > 0 {
+        buf.set_stringn(
+            inner.x,
+            inner.y,
+            "nothing logged yet: source errors and warnings appear here",
+            inner.width.into(),
+            theme.dim(),
+        );
+    }
 }

@@ -9,7 +9,7 @@
 //!   overlays: confirm / prompt dialog, help
 //! ```
 
-mod chart;
+pub mod chart;
 mod detail;
 mod dialog;
 mod footer;
@@ -17,7 +17,11 @@ mod header;
 mod help;
 mod log_pane;
 mod overview;
+mod plan;
 mod text;
+
+pub use detail::{Timeline, charts, error_points, span};
+pub use overview::error_rates;
 
 use crate::app::App;
 use crate::theme::Theme;

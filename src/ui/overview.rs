@@ -2,6 +2,7 @@
 
 use super::text;
 use crate::app::{App, Tracked};
+use crate::domain::observation::series::ERROR_WINDOW;
 use crate::domain::{Role, Weight};
 use crate::theme::Theme;
 use ratatui::Frame;
@@ -12,9 +13,6 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
 /// Width of the weight bar in cells.
 const BAR: usize = 10;
-
-/// How far back the error-rate column looks (the header says so).
-const ERR_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `▒▒▒▒▒▒▒███` stable|canary: different glyphs so it reads without colour too.
 pub fn weight_bar(canary: Weight, theme: &Theme) -> Line<'static> {
@@ -30,7 +28,109 @@ pub fn weight_bar(canary: Weight, theme: &Theme) -> Line<'static> {
     ])
 }
 
-fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, wide: bool) -> Row<'a> {
+/// Cells between columns: two, so a right-aligned number never reads as part of the next.
+const SPACING: u16 = 2;
+/// The narrowest the rollout name column gets before other columns are dropped.
+const ROLLOUT_MIN: u16 = 14;
+
+/// The table's columns, in display order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Col {
+    Rollout,
+    Owner,
+    Phase,
+    Weight,
+    Err,
+    P99,
+    Step,
+    Age,
+}
+
+impl Col {
+    fn title(self) -> &'static str {
+        match self {
+            Col::Rollout => "ROLLOUT",
+            Col::Owner => "OWNER",
+            Col::Phase => "PHASE",
+            Col::Weight => "STABLE|CANARY",
+            Col::Err => "ERR 30s C/S",
+            Col::P99 => "P99",
+            Col::Step => "STEP",
+            Col::Age => "AGE",
+        }
+    }
+
+    fn width(self) -> u16 {
+        match self {
+            Col::Rollout => ROLLOUT_MIN,
+            Col::Owner => 9,
+            Col::Phase => 17,
+            Col::Weight => BAR as u16 + 5,
+            Col::Err => 11,
+            Col::P99 => 6,
+            Col::Step => 5,
+            Col::Age => 9,
+        }
+    }
+}
+
+/// The columns that fit in `width` cells, whole: the least needed go first (owner, p99,
+/// step, errors, weight, age), so no value is ever cut or runs into its neighbour.
+fn columns(width: u16) -> Vec<Col> {
+    let all = [
+        Col::Rollout,
+        Col::Owner,
+        Col::Phase,
+        Col::Weight,
+        Col::Err,
+        Col::P99,
+        Col::Step,
+        Col::Age,
+    ];
+    // AGE goes last: it carries the stale badge (the header line names stale sources too).
+    let drop_order = [
+        Col::Owner,
+        Col::P99,
+        Col::Step,
+        Col::Err,
+        Col::Weight,
+        Col::Age,
+    ];
+    let need = |cols: &[Col]| -> u16 {
+        cols.iter().map(|c| c.width()).sum::<u16>() + SPACING * (cols.len() as u16 - 1)
+    };
+    let mut cols = all.to_vec();
+    // The owner column only when there is room for names too.
+    if width < 110 {
+        cols.retain(|c| *c != Col::Owner);
+    }
+    for d in drop_order {
+        if need(&cols) <= width {
+            break;
+        }
+        cols.retain(|c| *c != d);
+    }
+    cols
+}
+
+/// Canary and stable error rates over the rolling window ending now (the same window the
+/// error chart draws), falling back to the latest sample when the window has no traffic.
+///
+/// Why a window: one refresh of a 10 % canary holds a handful of requests, so its own rate
+/// flickers between 0 % and tens of percent.
+pub fn error_rates(app: &App, t: &Tracked) -> (Option<f64>, Option<f64>) {
+    let r = &t.rollout;
+    let since = app.now.checked_sub(ERROR_WINDOW).unwrap_or(app.now);
+    let rate = |role: Role| {
+        let b = r.builds.iter().find(|b| b.role == role)?;
+        t.series
+            .error_rate_since(&b.name, since)
+            .or_else(|| t.latest.get(&b.name).and_then(|x| x.error_rate()))
+    };
+    (rate(Role::Canary), rate(Role::Stable))
+}
+
+fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, shown: &[Col], name_w: u16) -> Row<'a> {
     let r = &t.rollout;
     let sample = |role: Role| {
         r.builds
@@ -40,18 +140,7 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, wide: bool) -> Row<'a> {
     };
     let c = sample(Role::Canary);
     let s = sample(Role::Stable);
-    // Error rates over the last ERR_WINDOW of chart history (one refresh of a small canary
-    // is too few requests to read), falling back to the latest sample when there is none.
-    let since = app.now.checked_sub(ERR_WINDOW).unwrap_or(app.now);
-    let windowed = |role: Role, latest: Option<&crate::domain::observation::BuildSample>| {
-        r.builds
-            .iter()
-            .find(|b| b.role == role)
-            .and_then(|b| t.series.error_rate_since(&b.name, since))
-            .or_else(|| latest.and_then(|x| x.error_rate()))
-    };
-    let c_err = windowed(Role::Canary, c);
-    let s_err = windowed(Role::Stable, s);
+    let (c_err, s_err) = error_rates(app, t);
     let over = c_err.is_some_and(|e| e > t.plan.max_error_rate);
     let err = if c.is_none() && s.is_none() {
         Line::from(Span::styled("no metrics", theme.dim()))
@@ -86,22 +175,25 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, wide: bool) -> Row<'a> {
         Span::styled(text::age(app.now, t.last_change), theme.dim())
     };
     let pending = if t.pending.is_some() { "⟳ " } else { "" };
-    let mut cells = vec![Cell::from(format!("{pending}{}", r.key))];
-    if wide {
-        cells.push(Cell::from(r.owner.to_string()).style(theme.dim()));
-    }
     let phase = Style::default()
         .fg(theme.phase(&r.phase))
         .add_modifier(Modifier::BOLD);
     let p99_style = Style::default().fg(if slow { theme.error } else { theme.fg });
-    cells.extend([
-        Cell::from(r.phase.label().to_string()).style(phase),
-        Cell::from(weight_bar(r.canary_weight(), theme)),
-        Cell::from(err),
-        Cell::from(text::ms(p99)).style(p99_style),
-        Cell::from(step),
-        Cell::from(Line::from(age)),
-    ]);
+    let mut err = Some(err);
+    let mut age = Some(age);
+    let cells: Vec<Cell> = shown
+        .iter()
+        .map(|c| match c {
+            Col::Rollout => Cell::from(text::fit(&format!("{pending}{}", r.key), name_w.into())),
+            Col::Owner => Cell::from(r.owner.to_string()).style(theme.dim()),
+            Col::Phase => Cell::from(r.phase.label().to_string()).style(phase),
+            Col::Weight => Cell::from(weight_bar(r.canary_weight(), theme)),
+            Col::Err => Cell::from(err.take().unwrap_or_default()),
+            Col::P99 => Cell::from(text::ms(p99)).style(p99_style),
+            Col::Step => Cell::from(step.clone()),
+            Col::Age => Cell::from(Line::from(age.take().unwrap_or_default())),
+        })
+        .collect();
     Row::new(cells)
 }
 
@@ -125,16 +217,45 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.title(),
         ));
     if app.rollouts.is_empty() {
-        let msg = if app.sources.values().any(|s| s.last_error.is_some()) {
-            "no rollouts yet: a source is failing (see the header)"
+        let msg = if let Some(none) = &app.nothing_found {
+            format!("{none}. aviary keeps watching; q quits.")
+        } else if app.sources.values().any(|s| s.last_error.is_some()) {
+            "no rollouts yet: a source is failing (see the header)".to_string()
         } else {
-            "waiting for the first rollouts…"
+            "waiting for the first rollouts…".to_string()
         };
-        frame.render_widget(Paragraph::new(msg).style(theme.dim()).block(block), area);
+        frame.render_widget(
+            Paragraph::new(msg)
+                .style(theme.dim())
+                .wrap(ratatui::widgets::Wrap { trim: true })
+                .block(block),
+            area,
+        );
+        return;
+    }
+    if rows_in_order.is_empty() {
+        let msg = format!(
+            "no rollout matches /{} ({} hidden); esc clears the filter",
+            app.ui.filter,
+            app.rollouts.len()
+        );
+        frame.render_widget(
+            Paragraph::new(msg)
+                .style(Style::default().fg(theme.warn))
+                .block(block),
+            area,
+        );
         return;
     }
     let height = area.height.saturating_sub(3) as usize;
-    let wide = area.width >= 110;
+    let inner_w = area.width.saturating_sub(2);
+    let shown = columns(inner_w);
+    let others: u16 = shown
+        .iter()
+        .filter(|c| **c != Col::Rollout)
+        .map(|c| c.width() + SPACING)
+        .sum();
+    let name_w = inner_w.saturating_sub(others).max(ROLLOUT_MIN);
     let sel = app
         .ui
         .selected
@@ -145,35 +266,21 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .skip(offset)
         .take(height.max(1))
-        .map(|t| row(app, t, theme, wide))
+        .map(|t| row(app, t, theme, &shown, name_w))
         .collect();
-    let mut titles = vec!["ROLLOUT"];
-    let mut widths = vec![Constraint::Min(14)];
-    if wide {
-        titles.push("OWNER");
-        widths.push(Constraint::Length(9));
-    }
-    titles.extend([
-        "PHASE",
-        "STABLE|CANARY",
-        "ERR 30s C/S",
-        "P99",
-        "STEP",
-        "AGE",
-    ]);
-    widths.extend([
-        Constraint::Length(11),
-        Constraint::Length(BAR as u16 + 5),
-        Constraint::Length(11),
-        Constraint::Length(6),
-        Constraint::Length(5),
-        Constraint::Length(9),
-    ]);
+    let titles: Vec<&str> = shown.iter().map(|c| c.title()).collect();
+    let widths: Vec<Constraint> = shown
+        .iter()
+        .map(|c| match c {
+            Col::Rollout => Constraint::Min(ROLLOUT_MIN),
+            c => Constraint::Length(c.width()),
+        })
+        .collect();
     let header = Row::new(titles).style(theme.dim().add_modifier(Modifier::BOLD));
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
-        .column_spacing(1)
+        .column_spacing(SPACING)
         .row_highlight_style(theme.selected());
     let mut state = TableState::default().with_selected(sel.map(|i| i - offset));
     frame.render_stateful_widget(table, area, &mut state);

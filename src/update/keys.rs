@@ -52,11 +52,12 @@ pub fn key(app: &mut App, ev: KeyEvent) -> Vec<Effect> {
     }
     let action = app.ui.keymap.action(&ev);
     if app.ui.help {
-        match action {
-            Some(Action::Quit) => return quit(app),
-            _ => app.ui.help = false,
+        // `?` and esc only close the overlay; any other key closes it and does its job,
+        // so the key pressed to act after reading the help is not lost.
+        app.ui.help = false;
+        if matches!(action, None | Some(Action::Help | Action::Back)) {
+            return Vec::new();
         }
-        return Vec::new();
     }
     let Some(action) = action else {
         return Vec::new();
@@ -290,6 +291,7 @@ fn browse(app: &mut App, action: Action) -> Vec<Effect> {
                 "only the demo's story can start over".into(),
             );
         }
+        Action::Window => app.ui.chart_window = app.ui.chart_window.next(),
         Action::Quit => return quit(app),
         Action::Pause | Action::Advance => {
             let Some(key) = selected else {

@@ -119,6 +119,7 @@ fn write(
         op,
         command,
         origin,
+        before: t.rollout.canary_weight(),
         requested,
         issued_at: now,
     });
@@ -328,7 +329,8 @@ pub fn write_done(app: &mut App, done: WriteDone) {
     match done.result {
         Ok(ok) => {
             let ok_weight = ok.canary_weight;
-            let before = t.rollout.canary_weight();
+            // The audit's `before`, not what the router reported meanwhile.
+            let before = pending.before;
             if let Some(w) = ok.canary_weight.or(pending.requested) {
                 t.rollout.set_canary_weight(w);
             }

@@ -18,6 +18,7 @@ fn ok(app: &mut App, source: &SourceId) {
 fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
     let now = app.now;
     let mut toast = None;
+    app.nothing_found = None;
     match app.rollouts.get_mut(&rollout.key) {
         Some(t) => {
             if t.rollout.canary_weight() != rollout.canary_weight() {
@@ -38,20 +39,21 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
                     toast = drift(t, now, rollout.canary_weight());
                 }
             }
-            if t.rollout.phase != rollout.phase && t.autopilot.is_none() {
+            if t.autopilot.is_some() {
+                // The autopilot owns phase and message for its rollouts: the router's own
+                // idea of a phase never shows beside it, nor makes a "phase" event.
+                rollout.phase = t.rollout.phase.clone();
+                rollout.phase_text = t.rollout.phase_text.clone();
+                rollout.message = t.rollout.message.clone();
+                rollout.step = t.rollout.step;
+            }
+            if t.rollout.phase != rollout.phase {
                 t.last_change = now;
                 t.event(
                     now,
                     Level::Info,
                     format!("phase {} → {}", t.rollout.phase, rollout.phase),
                 );
-            }
-            if t.autopilot.is_some() {
-                // The autopilot owns phase and message for its rollouts.
-                rollout.phase = t.rollout.phase.clone();
-                rollout.phase_text = t.rollout.phase_text.clone();
-                rollout.message = t.rollout.message.clone();
-                rollout.step = t.rollout.step;
             }
             if let Some(p) = &rollout.plan {
                 t.plan = p.clone();
@@ -129,7 +131,12 @@ pub(super) fn pause_for_drift(
 ) -> Option<String> {
     let what = format!("canary {router} on the router, aviary set {set}: changed outside aviary");
     let Some(ap) = t.autopilot.as_mut().filter(|ap| ap.outcome.is_none()) else {
-        t.event(now, Level::Warn, what);
+        // No plan to pause: say what was expected, what was found, and who it was not.
+        t.event(
+            now,
+            Level::Warn,
+            format!("expected canary {set}, found {router}: someone else wrote the route"),
+        );
         return None;
     };
     let text = format!("{what} — paused; p resumes from the router's weight");
@@ -168,8 +175,15 @@ pub fn provider(app: &mut App, ev: ProviderEvent) {
                 upsert(app, source.clone(), r);
             }
         }
+        ProviderEvent::Empty { source, message } => {
+            ok(app, &source);
+            if app.rollouts.is_empty() {
+                app.nothing_found = Some(message);
+            }
+        }
         ProviderEvent::Info { source, message } => {
-            app.sources.entry(source).or_default().info = Some(message);
+            // An empty note clears the last one (a drift that is over).
+            app.sources.entry(source).or_default().info = (!message.is_empty()).then_some(message);
         }
     }
 }

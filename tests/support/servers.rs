@@ -181,6 +181,11 @@ frontend fe_prometheus
         hp
     }
 
+    /// Stops HAProxy (its socket stops answering), as a crash or `systemctl stop` would.
+    pub fn stop(&mut self) {
+        kill(&mut self.child);
+    }
+
     /// One runtime API command over the admin socket (a plain `UnixStream`, independent of
     /// aviary's client), returning the reply.
     pub fn cmd(&self, line: &str) -> String {

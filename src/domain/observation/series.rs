@@ -4,7 +4,11 @@ use super::BuildSample;
 use crate::domain::Weight;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+/// The rolling window error rates are read over, in the table and on the chart alike, so
+/// the two always agree for the same seconds.
+pub const ERROR_WINDOW: Duration = Duration::from_secs(30);
 
 /// One chart point for one build.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -155,6 +159,41 @@ impl Series {
             }
         }
         (requests > 0.0).then(|| errors / requests)
+    }
+
+    /// At each of a build's points, its error ratio over the `window` ending there (the
+    /// same sum as [`Series::error_rate_since`] from that point's `at - window`); `None`
+    /// where the window saw no traffic. One pass, so a long history stays cheap to draw.
+    pub fn rolling_error_rate(
+        &self,
+        build: &str,
+        window: Duration,
+    ) -> Vec<(SystemTime, Option<f64>)> {
+        let Some(q) = self.builds.get(build) else {
+            return Vec::new();
+        };
+        let pts: Vec<&Point> = q.iter().collect();
+        let (mut requests, mut errors, mut first) = (0.0, 0.0, 0usize);
+        let mut out = Vec::with_capacity(pts.len());
+        for (i, p) in pts.iter().enumerate() {
+            if let Some(e) = p.error_rate {
+                requests += p.rps;
+                errors += p.rps * e;
+            }
+            let since = p.at.checked_sub(window).unwrap_or(p.at);
+            while first < i && pts[first].at < since {
+                if let Some(e) = pts[first].error_rate {
+                    requests -= pts[first].rps;
+                    errors -= pts[first].rps * e;
+                }
+                first += 1;
+            }
+            out.push((
+                p.at,
+                (requests > 1e-12).then(|| (errors / requests).max(0.0)),
+            ));
+        }
+        out
     }
 }
 

@@ -29,7 +29,7 @@ pub struct Watch {
 /// resets runtime weights). With `stats`, also sends `show stat` counter deltas.
 pub async fn run(w: Watch, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
     let hp = w.haproxy.clone();
-    let mut shown = share(w.initial.0, w.initial.1);
+    let shown = share(w.initial.0, w.initial.1);
     let first = ProviderEvent::Upsert {
         source: w.source.clone(),
         rollout: Box::new(hp.rollout(shown)),
@@ -63,8 +63,12 @@ pub async fn run(w: Watch, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
                         Some(l) => (share(s, c), Some(l)),
                         None => (share(s, c), None),
                     };
-                    if drift.is_none() {
-                        drift_said = None;
+                    if drift.is_none() && drift_said.take().is_some() {
+                        // The weights match again: the drift note goes away.
+                        msgs.push(Msg::Provider(ProviderEvent::Info {
+                            source: w.source.clone(),
+                            message: String::new(),
+                        }));
                     }
                     let new_drift = drift.filter(|_| drift_said != Some((s, c)));
                     if let Some(l) = new_drift {
@@ -72,20 +76,18 @@ pub async fn run(w: Watch, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
                         msgs.push(Msg::Provider(ProviderEvent::Info {
                             source: w.source.clone(),
                             message: format!(
-                                "HAProxy {}: weights read back as stable {s}, canary {c}, but aviary set {}/{}; runtime weights are lost when HAProxy reloads",
+                                "HAProxy {}: expected stable {}, canary {} (what aviary set), found stable {s}, canary {c}: someone else wrote them, or HAProxy reloaded (runtime weights are lost when HAProxy reloads)",
                                 hp.backend, l.stable, l.canary
                             ),
                         }));
                     }
-                    // A write changes the app's weight without this task sending it, so a
-                    // drift right after a write must be sent even if `shown` looks equal.
-                    if weight != shown || new_drift.is_some() {
-                        shown = weight;
-                        msgs.push(Msg::Provider(ProviderEvent::Upsert {
-                            source: w.source.clone(),
-                            rollout: Box::new(hp.rollout(weight)),
-                        }));
-                    }
+                    // Every answer is reported, changed or not: HAProxy answering with the
+                    // same weights is fresh news, and a source is stale only when it stops
+                    // answering. (A write also changes the app's weight without this task.)
+                    msgs.push(Msg::Provider(ProviderEvent::Upsert {
+                        source: w.source.clone(),
+                        rollout: Box::new(hp.rollout(weight)),
+                    }));
                 }
             }
             for m in msgs.drain(..) {

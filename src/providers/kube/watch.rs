@@ -151,7 +151,14 @@ pub async fn run(
         tokio::spawn(watch_kind(kind, api, itx.clone(), cancel.clone()));
     }
     drop(itx);
-    aggregate(shared, irx, metrics, tx, cancel).await;
+    if kinds.is_empty() {
+        let _ = send(&tx, nothing_found(&scope, &kinds, &missing)).await;
+    }
+    let scope = Scope {
+        text: scope,
+        missing: missing.iter().map(|m| m.to_string()).collect(),
+    };
+    aggregate(shared, irx, metrics, tx, cancel, scope).await;
 }
 
 async fn watch_kind(
@@ -250,13 +257,41 @@ async fn emit(
 /// while nothing changes on the cluster).
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// What was asked for, to say what was not found.
+struct Scope {
+    text: String,
+    missing: Vec<String>,
+}
+
+/// "nothing to watch in namespace empty: looked for Rollout, Canary, …; found none": an
+/// empty scope says so instead of looking like one still loading.
+fn nothing_found(scope: &str, kinds: &[Kind], missing: &[&str]) -> ProviderEvent {
+    let looked: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    let looked = if looked.is_empty() {
+        "none of the rollout kinds is installed".to_string()
+    } else {
+        format!("looked for {}; found none", looked.join(", "))
+    };
+    let missing = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(" (not installed: {})", missing.join(", "))
+    };
+    ProviderEvent::Empty {
+        source: source(),
+        message: format!("nothing to watch in {scope}: {looked}{missing}"),
+    }
+}
+
 async fn aggregate(
     shared: Arc<Shared>,
     mut rx: mpsc::Receiver<Internal>,
     metrics: Option<crate::metrics::targets::Targets>,
     tx: mpsc::Sender<Msg>,
     cancel: CancellationToken,
+    scope: Scope,
 ) {
+    let mut said_empty = false;
     let mut buffers: BTreeMap<Kind, Vec<DynamicObject>> = BTreeMap::new();
     let mut listed: BTreeSet<Kind> = BTreeSet::new();
     let mut healthy: BTreeSet<Kind> = BTreeSet::new();
@@ -336,8 +371,24 @@ async fn aggregate(
             let all: Vec<Rollout> = snapshot.values().flatten().cloned().collect();
             m.update(&all);
         }
+        let shown = snapshot.values().map(Vec::len).sum::<usize>();
+        let kinds: Vec<Kind> = shared
+            .resources
+            .lock()
+            .map(|r| r.keys().copied().collect())
+            .unwrap_or_default();
         if !emit(snapshot, &listed, &mut sent, &force, &tx).await {
             return;
         }
+        // Every kind listed, nothing to show: say so once (again after something appeared).
+        let all_listed = kinds.iter().all(|k| listed.contains(k));
+        if shown == 0 && all_listed && !said_empty {
+            said_empty = true;
+            let missing: Vec<&str> = scope.missing.iter().map(String::as_str).collect();
+            if !send(&tx, nothing_found(&scope.text, &kinds, &missing)).await {
+                return;
+            }
+        }
+        said_empty &= shown == 0;
     }
 }
