@@ -33,7 +33,7 @@ fn abort_latency(c: &mut Criterion) {
         let mut session = Session::new(app, audit, "bench".into());
         session.add_router(
             ProviderKind::Demo,
-            Arc::new(DemoRouter(world.router.clone())),
+            Arc::new(DemoRouter::single(world.router.clone())),
         );
         session.dispatch(Msg::Provider(ProviderEvent::Upsert {
             source: demo_provider::source(),

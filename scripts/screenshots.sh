@@ -58,7 +58,7 @@ PY
 
 # 1. The faulty canary: the weight climbs, the canary's errors rise above stable's, and the
 #    autopilot rolls back on its own.
-start faulty
+start faulty --scenario faulty
 wait_for faulty "rolled back" 60
 shot faulty detail-rollback dark
 # 2. The overview of the same run.
@@ -68,7 +68,7 @@ shot faulty overview dark
 
 # 3. A healthy canary in progress, then the abort confirmation and the help overlay.
 start healthy --scenario healthy --interval 3s
-wait_for healthy "canary v1.1.0 20%" 60
+wait_for healthy "v1.5.0 canary  20%" 60
 tmux -L "$SOCK" send-keys -t healthy A
 wait_for healthy "Confirm abort" 10
 shot healthy confirm-abort dark
@@ -79,7 +79,7 @@ shot healthy help dark
 
 # 4. The light theme, for projectors: a healthy canary half way through its plan.
 start light --theme light --scenario healthy --interval 3s
-wait_for light "canary v1.1.0 40%" 60
+wait_for light "v1.5.0 canary  40%" 60
 shot light light-theme light
 
 # 5. The smallest supported terminal (80x24): charts, the weight lane and the legend all stay.

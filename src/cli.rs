@@ -1,7 +1,7 @@
 //! The command line, parsed with clap derive. docs/ARCHITECTURE.md lists what each
 //! subcommand starts.
 
-use crate::demo::Scenario;
+use crate::demo::{Pace, Scenario};
 use crate::domain::{Plan, PlanError, Weight};
 use crate::metrics::templates::DataPlane;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -60,6 +60,9 @@ pub struct GlobalArgs {
     /// Stop after this long at most (e.g. 60s, 2m). Headless also stops once every plan has ended.
     #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
+    /// Record every input of the session (JSON lines) for `aviary replay FILE`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     /// POST every write aviary makes, with its before/after weights and undo, as JSON here.
     #[arg(long, global = true, value_name = "URL")]
     pub event_webhook: Option<String>,
@@ -85,6 +88,9 @@ pub enum Commands {
     /// Run the whole story on this machine: two builds over real HTTP, a weighted router,
     /// a load generator and the autopilot. No cluster needed.
     Demo(DemoArgs),
+    /// Play a `--record` file through the same core and screen, read-only: pause (space),
+    /// step a second (.), seek to the next or previous write (→/←), speed (s: 1×, 10×, 60×).
+    Replay(ReplayArgs),
     /// Many seeded rollouts of synthetic traffic through the real autopilot, both judges on
     /// the same traffic, in simulated time: what each lets through (docs/JUDGE.md).
     Simulate(SimulateArgs),
@@ -204,6 +210,16 @@ pub struct SaasArgs {
     pub datadog_template: Option<PathBuf>,
 }
 
+/// `aviary replay`.
+#[derive(Debug, Args, Clone)]
+pub struct ReplayArgs {
+    /// A recording written with `--record FILE`.
+    pub file: PathBuf,
+    /// Playback speed to start at (1, 10 or 60; `s` cycles them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub speed: u32,
+}
+
 /// `aviary simulate`.
 #[derive(Debug, Args, Clone)]
 pub struct SimulateArgs {
@@ -291,18 +307,22 @@ impl PlanArgs {
 /// `aviary demo`.
 #[derive(Debug, Args, Clone)]
 pub struct DemoArgs {
-    /// What the canary gets wrong.
+    /// Tell one rollout's story instead of the fleet's: what its canary gets wrong.
+    #[arg(long, value_enum)]
+    pub scenario: Option<Scenario>,
+    /// presenter: about 90 s, steps that dwell long enough to read; fast: 4× quicker.
     #[arg(long, value_enum, default_value_t)]
-    pub scenario: Scenario,
+    pub pace: Pace,
     /// Seed for routing and failures; the same seed replays the same run.
     #[arg(long, default_value_t = 7, allow_negative_numbers = true)]
     pub seed: u64,
-    /// Requests per second from the load generator (0 = none; at most what `ulimit -n`
-    /// allows, see README "Limits").
+    /// Requests per second from each service's load generator (0 = none; at most what
+    /// `ulimit -n` allows, see README "Limits").
     #[arg(long, default_value_t = 50, value_parser = parse_rps, allow_negative_numbers = true)]
     pub rps: u32,
-    /// Router listen address; the bound address is shown so you can curl it. One that is not
-    /// loopback is a warning: the demo router is then reachable from the network.
+    /// First router's listen address (with a port, the fleet's next routers take the next
+    /// ports); every bound address is shown so you can curl it. One that is not loopback is a
+    /// warning: the demo routers are then reachable from the network.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// Start paused: step by hand with `n`.

@@ -21,6 +21,8 @@ pub enum Effect {
     Write(WriteRequest),
     /// Record an operator action that needed no router write.
     Audit(LocalAction),
+    /// Start the demo's story over (the demo world listens; nothing else does).
+    RestartDemo,
     /// Stop the session.
     Quit,
 }
@@ -51,6 +53,7 @@ pub struct Executor {
     tx: mpsc::Sender<Msg>,
     timeout: Duration,
     webhook: Option<crate::change_event::Webhook>,
+    restart_demo: Option<Arc<tokio::sync::Notify>>,
     in_flight: Arc<InFlight>,
     stderr: Arc<Stderr>,
 }
@@ -106,6 +109,7 @@ impl Executor {
             tx,
             timeout: Duration::from_secs(15),
             webhook: None,
+            restart_demo: None,
             in_flight: Arc::new(InFlight::default()),
             stderr: Arc::new(Stderr::default()),
         }
@@ -171,6 +175,11 @@ impl Executor {
         self.webhook = Some(hook);
     }
 
+    /// Where `RestartDemo` goes: the demo world's story task.
+    pub fn set_restart_demo(&mut self, n: Arc<tokio::sync::Notify>) {
+        self.restart_demo = Some(n);
+    }
+
     /// Registers the router for one provider kind in place.
     pub fn add_router(&mut self, kind: ProviderKind, router: Arc<dyn Router>) {
         self.routers.insert(kind, router);
@@ -179,6 +188,11 @@ impl Executor {
     /// Starts the effect; never waits for it. `Quit` is handled by the loop, not here.
     pub fn run(&self, effect: Effect) {
         match effect {
+            Effect::RestartDemo => {
+                if let Some(n) = &self.restart_demo {
+                    n.notify_one();
+                }
+            }
             Effect::Write(req) => {
                 let router = self.routers.get(&req.target.provider).cloned();
                 let tx = self.tx.clone();

@@ -118,7 +118,7 @@ pub async fn run(
     let started = Instant::now();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut next_print = Duration::from_secs(1);
+    let mut printer = Printer::default();
     let mut quit = false;
     let mut signals = crate::event_loop::Signals::new()?;
     let mut drift_said = std::collections::BTreeMap::new();
@@ -126,13 +126,7 @@ pub async fn run(
         tokio::select! {
             _ = tick.tick() => {
                 quit |= session.dispatch(Msg::Tick(SystemTime::now()));
-                if started.elapsed() >= next_print {
-                    next_print += Duration::from_secs(1);
-                    for t in session.app.rollouts.values() {
-                        writeln!(out, "{}", line(&session.app, t))?;
-                    }
-                    out.flush()?;
-                }
+                printer.after_tick(&session.app, out)?;
                 if duration.is_some_and(|d| started.elapsed() >= d) || finished(&session.app) {
                     quit = true;
                 }
@@ -149,10 +143,7 @@ pub async fn run(
     }
     // Same way out as the TUI: writes in flight drain and get their results.
     let lines = session.shutdown(|_| {}).await;
-    for t in session.app.rollouts.values() {
-        writeln!(out, "{}", summary(&session.app, t))?;
-    }
-    out.flush()?;
+    summaries(&session.app, out)?;
     for l in lines {
         eprintln!("{l}");
     }
@@ -160,6 +151,43 @@ pub async fn run(
         (Some(why), true) => Err(std::io::Error::other(NothingToWatch(why.clone()))),
         _ => Ok(()),
     }
+}
+
+/// When the progress lines are printed: after the first tick of each new second of the
+/// app's own clock. A function of the messages alone, so a replay prints the same lines.
+#[derive(Debug)]
+pub struct Printer {
+    next: Duration,
+}
+
+impl Default for Printer {
+    fn default() -> Self {
+        Printer {
+            next: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Printer {
+    /// Call after each `Msg::Tick`: prints one line per rollout when a second has passed.
+    pub fn after_tick(&mut self, app: &App, out: &mut dyn Write) -> std::io::Result<()> {
+        if app.now.duration_since(app.started).unwrap_or_default() >= self.next {
+            self.next += Duration::from_secs(1);
+            for t in app.rollouts.values() {
+                writeln!(out, "{}", line(app, t))?;
+            }
+            out.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// The end-of-run lines, one per rollout.
+pub fn summaries(app: &App, out: &mut dyn Write) -> std::io::Result<()> {
+    for t in app.rollouts.values() {
+        writeln!(out, "{}", summary(app, t))?;
+    }
+    out.flush()
 }
 
 /// Prints a `drift` line the moment the autopilot pauses for a change made outside aviary,

@@ -36,6 +36,8 @@ pub enum Action {
     Log,
     /// Toggle help.
     Help,
+    /// Start the demo's story over (demo only).
+    Restart,
     /// Chart window: the next longer one (1m → 5m → 30m → all → 1m).
     Window,
     /// Quit.
@@ -306,6 +308,14 @@ impl Default for Keymap {
                     false,
                 ),
                 b(Action::Help, "help", &["?"], "help", false, true),
+                b(
+                    Action::Restart,
+                    "restart",
+                    &["R"],
+                    "restart the demo story",
+                    false,
+                    false,
+                ),
                 b(Action::Quit, "quit", &["q", "ctrl-c"], "quit", false, true),
             ],
         }

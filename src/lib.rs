@@ -24,6 +24,7 @@ pub mod keymap;
 pub mod metrics;
 pub mod msg;
 pub mod providers;
+pub mod record;
 pub mod run;
 pub mod session;
 pub mod settings;

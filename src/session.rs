@@ -34,6 +34,8 @@ pub struct Session {
     pub executor: Executor,
     /// Cancelled on quit; every worker watches it.
     pub cancel: CancellationToken,
+    /// `--record FILE`: every message that enters `update` is appended here.
+    pub recorder: Option<crate::record::Recorder>,
 }
 
 impl Session {
@@ -47,6 +49,7 @@ impl Session {
             rx,
             executor,
             cancel: CancellationToken::new(),
+            recorder: None,
         }
     }
 
@@ -57,6 +60,9 @@ impl Session {
 
     /// Feeds one message through `update` and starts its effects. Returns true on quit.
     pub fn dispatch(&mut self, msg: Msg) -> bool {
+        if let Some(r) = self.recorder.as_mut() {
+            r.record(&msg);
+        }
         let mut quit = false;
         for e in update(&mut self.app, msg) {
             match e {

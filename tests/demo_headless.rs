@@ -37,7 +37,7 @@ const FAST: [&str; 6] = ["--interval", "1s", "--rps", "200", "--duration", "60s"
 
 #[test]
 fn faulty_canary_is_rolled_back_to_zero() {
-    let lines = run_demo(&[&FAST[..], &["--seed", "7"]].concat());
+    let lines = run_demo(&[&FAST[..], &["--scenario", "faulty", "--seed", "7"]].concat());
     let s = summary(&lines);
     assert_eq!(s["outcome"], "rolled_back", "{s}");
     assert_eq!(s["canary_weight"], 0.0, "{s}");
@@ -45,7 +45,7 @@ fn faulty_canary_is_rolled_back_to_zero() {
     // The story is visible in the per-second lines: the weight rose before the rollback.
     let max_canary = lines
         .iter()
-        .filter_map(|l| l["weights"]["build 4"].as_f64())
+        .filter_map(|l| l["weights"]["v1.5.0"].as_f64())
         .fold(0.0, f64::max);
     assert!(max_canary >= 10.0, "canary never got traffic");
 }
@@ -68,7 +68,14 @@ fn slow_canary_is_rolled_back_on_latency() {
 
 #[test]
 fn every_line_has_the_documented_shape() {
-    let lines = run_demo(&["--interval", "1s", "--duration", "3s"]);
+    let lines = run_demo(&[
+        "--scenario",
+        "faulty",
+        "--interval",
+        "1s",
+        "--duration",
+        "3s",
+    ]);
     let progress: Vec<_> = lines
         .iter()
         .filter(|l| l.get("summary").is_none())
@@ -81,7 +88,7 @@ fn every_line_has_the_documented_shape() {
             assert!(l.get(field).is_some(), "missing {field}: {l}");
         }
         assert_eq!(l["rollout"], "demo:checkout");
-        let b = &l["builds"]["build 1"];
+        let b = &l["builds"]["v1.4.2"];
         for field in ["rps", "error_rate", "p99_ms", "requests", "errors"] {
             assert!(b.get(field).is_some(), "missing builds.*.{field}: {l}");
         }

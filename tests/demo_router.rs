@@ -1,6 +1,6 @@
 //! Real requests through the demo's weighted router: the split follows the weight, and an
 //! operator abort issued through the core (update → executor → audit → router) sends every
-//! following request to build 1.
+//! following request to the stable build (v1.4.2).
 
 use aviary::app::App;
 use aviary::audit::AuditLog;
@@ -45,8 +45,8 @@ async fn count_builds(addr: SocketAddr, n: usize) -> (usize, usize) {
                 .get("x-aviary-build")
                 .and_then(|v| v.to_str().ok())
             {
-                Some("1") => stable += 1,
-                Some("4") => canary += 1,
+                Some("v1.4.2") => stable += 1,
+                Some("v1.5.0") => canary += 1,
                 other => panic!("unexpected build header {other:?}"),
             }
         }
@@ -71,7 +71,7 @@ async fn thirty_percent_canary_gets_thirty_percent_of_real_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abort_through_the_core_sends_everything_to_build_1() {
+async fn abort_through_the_core_sends_everything_to_stable() {
     let (world, cancel) = world().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let audit_path = dir.path().join("audit.jsonl");
@@ -81,7 +81,7 @@ async fn abort_through_the_core_sends_everything_to_build_1() {
     let mut session = Session::new(app, audit, "tester".into());
     session.add_router(
         ProviderKind::Demo,
-        Arc::new(DemoRouter(world.router.clone())),
+        Arc::new(DemoRouter::single(world.router.clone())),
     );
     let mut rollout = demo_provider::rollout(&world);
     world

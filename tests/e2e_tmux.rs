@@ -7,10 +7,10 @@ mod support;
 use std::time::Duration;
 use support::tmux::Tmux;
 
-/// The canary weight shown in the detail header (`build 4 canary v1.1.0 20%`).
+/// The canary weight shown in the detail header (`■ v1.5.0 canary  20%`).
 fn canary_weight(screen: &str) -> Option<u32> {
-    let i = screen.find("canary v1.1.0 ")?;
-    let rest = &screen[i + "canary v1.1.0 ".len()..];
+    let i = screen.find("v1.5.0 canary ")?;
+    let rest = &screen[i + "v1.5.0 canary ".len()..];
     rest.split('%').next()?.trim().parse().ok()
 }
 
@@ -85,7 +85,7 @@ fn pause_advance_abort_and_quit_in_a_real_terminal() {
     std::thread::sleep(Duration::from_millis(2_500));
     assert_eq!(canary_weight(&tmux.screen()), Some(next));
 
-    // `A` opens the confirm dialog; `y` sends everything back to build 1.
+    // `A` opens the confirm dialog; `y` sends everything back to the stable build.
     tmux.keys("A");
     tmux.wait_for("the confirm dialog", 10, |s| {
         s.contains("Confirm abort").then_some(())
@@ -102,7 +102,7 @@ fn pause_advance_abort_and_quit_in_a_real_terminal() {
     for i in 0..100 {
         assert_eq!(
             build_of(&addr),
-            "1",
+            "v1.4.2",
             "request {i} after abort reached the canary"
         );
     }

@@ -1,6 +1,8 @@
 //! The stable and canary builds: tiny HTTP services whose error ratio and latency come from
-//! the scenario. Each answers `GET /` with JSON naming the build and header `x-aviary-build`.
+//! the scenario. Each answers `GET /` with JSON naming the build and header `x-aviary-build`
+//! (its version, so `curl -i` on the router says which build answered).
 
+use super::scenario::Fate;
 use super::{Scenario, uniform};
 use axum::Router;
 use axum::extract::State;
@@ -8,19 +10,23 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How one build behaves.
 #[derive(Clone, Debug)]
 pub struct BuildSpec {
-    /// Build number (`1`, `4`).
+    /// Salt for this build's fates (distinct per build in a fleet).
     pub id: u32,
     /// `stable` or `canary`.
     pub role: &'static str,
-    /// Version string in the JSON.
-    pub version: &'static str,
+    /// Version string: the build's name on screen, in the JSON and in `x-aviary-build`.
+    pub version: String,
+    /// The fault surfaces only while the canary holds at least this weight (basis points,
+    /// read from the router): a release that buckles under load, so a room sees the climb
+    /// before the fall. 0 = always.
+    pub fault_from_bp: u16,
     /// Share of requests answered with HTTP 500.
     pub error_rate: f64,
     /// Median latency in ms (log-normal).
@@ -30,37 +36,55 @@ pub struct BuildSpec {
 }
 
 impl BuildSpec {
-    /// Build 1 in every scenario.
+    /// The stable build in every scenario.
     pub fn stable(_s: Scenario) -> Self {
         BuildSpec {
             id: 1,
             role: "stable",
-            version: "v1.0.0",
+            version: "v1.4.2".into(),
+            fault_from_bp: 0,
             error_rate: 0.001,
             median_ms: 15.0,
             p99_ms: 40.0,
         }
     }
 
-    /// Build 4 as the scenario wants it.
+    /// The canary as the scenario wants it.
     pub fn canary(s: Scenario) -> Self {
+        Self::canary_for(Fate::of(s))
+    }
+
+    /// The canary for a fleet service's fate.
+    pub fn canary_for(f: Fate) -> Self {
         let base = BuildSpec {
             id: 4,
             role: "canary",
-            version: "v1.1.0",
-            ..Self::stable(s)
+            version: "v1.5.0".into(),
+            ..Self::stable(Scenario::Healthy)
         };
-        match s {
-            Scenario::Faulty => BuildSpec {
-                error_rate: 0.10,
+        match f {
+            Fate::FailsAfterClimb => BuildSpec {
+                error_rate: 0.12,
+                fault_from_bp: 2_500,
                 ..base
             },
-            Scenario::Healthy => base,
-            Scenario::Slow => BuildSpec {
+            Fate::Promotes | Fate::ByHand => base,
+            Fate::Slow => BuildSpec {
                 median_ms: 300.0,
                 p99_ms: 800.0,
+                fault_from_bp: 2_000,
                 ..base
             },
+        }
+    }
+
+    /// The same build before its fault surfaces: stable's error ratio and latency.
+    pub fn calm(&self) -> BuildSpec {
+        BuildSpec {
+            error_rate: 0.001,
+            median_ms: 15.0,
+            p99_ms: 40.0,
+            ..self.clone()
         }
     }
 
@@ -84,6 +108,19 @@ struct BuildState {
     spec: BuildSpec,
     seed: u64,
     counter: AtomicU64,
+    /// The router's canary share, for `fault_from_bp`.
+    gate: Option<Arc<AtomicU16>>,
+}
+
+impl BuildState {
+    fn fault_active(&self) -> bool {
+        match &self.gate {
+            Some(g) if self.spec.fault_from_bp > 0 => {
+                g.load(Ordering::Relaxed) >= self.spec.fault_from_bp
+            }
+            _ => true,
+        }
+    }
 }
 
 async fn handle(State(st): State<Arc<BuildState>>, headers: HeaderMap) -> Response {
@@ -92,8 +129,18 @@ async fn handle(State(st): State<Arc<BuildState>>, headers: HeaderMap) -> Respon
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| st.counter.fetch_add(1, Ordering::Relaxed) | (1 << 62));
-    tokio::time::sleep(st.spec.latency(st.seed, n)).await;
-    let fail = st.spec.fails(st.seed, n);
+    let active = st.fault_active();
+    let latency = if active {
+        st.spec.latency(st.seed, n)
+    } else {
+        st.spec.calm().latency(st.seed, n)
+    };
+    tokio::time::sleep(latency).await;
+    let fail = if active {
+        st.spec.fails(st.seed, n)
+    } else {
+        st.spec.calm().fails(st.seed, n)
+    };
     let status = if fail {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
@@ -106,8 +153,9 @@ async fn handle(State(st): State<Arc<BuildState>>, headers: HeaderMap) -> Respon
         "status": status.as_u16(),
     });
     let mut resp = (status, axum::Json(body)).into_response();
-    resp.headers_mut()
-        .insert("x-aviary-build", HeaderValue::from(st.spec.id));
+    if let Ok(v) = HeaderValue::from_str(&st.spec.version) {
+        resp.headers_mut().insert("x-aviary-build", v);
+    }
     resp
 }
 
@@ -117,12 +165,23 @@ pub async fn serve(
     seed: u64,
     cancel: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
+    serve_gated(spec, seed, None, cancel).await
+}
+
+/// As [`serve`], with the fault gated on the router's canary share `gate`.
+pub async fn serve_gated(
+    spec: BuildSpec,
+    seed: u64,
+    gate: Option<Arc<AtomicU16>>,
+    cancel: CancellationToken,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(BuildState {
         spec,
         seed,
         counter: AtomicU64::new(0),
+        gate,
     });
     let app = Router::new().fallback(handle).with_state(state);
     tokio::spawn(async move {
@@ -138,12 +197,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn faulty_canary_fails_about_ten_percent_and_stable_almost_never() {
+    fn faulty_canary_fails_about_twelve_percent_and_stable_almost_never() {
         let c = BuildSpec::canary(Scenario::Faulty);
         let s = BuildSpec::stable(Scenario::Faulty);
         let cf = (0..10_000).filter(|n| c.fails(7, *n)).count();
         let sf = (0..10_000).filter(|n| s.fails(7, *n)).count();
-        assert!((800..1200).contains(&cf), "{cf}");
+        assert!((1000..1400).contains(&cf), "{cf}");
         assert!(sf < 40, "{sf}");
     }
 

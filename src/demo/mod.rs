@@ -1,14 +1,18 @@
-//! The demo world: two builds served over real HTTP on loopback, a weighted reverse proxy in
-//! front of them, and a load generator, all in this process. Nothing is simulated past the
-//! socket: the router routes real requests and counts what really came back.
+//! The demo world: services whose stable and canary builds are served over real HTTP on
+//! loopback, each with a weighted reverse proxy in front and a load generator, all in this
+//! process. Nothing is simulated past the socket: each router routes real requests and counts
+//! what really came back.
 
 pub mod builds;
+pub mod fleet;
 pub mod load;
 pub mod router;
 pub mod scenario;
+pub mod story;
 
+pub use fleet::{Service, fleet};
 pub use router::{Counters, RouterHandle};
-pub use scenario::Scenario;
+pub use scenario::{Fate, Pace, Scenario};
 
 use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +32,7 @@ pub fn uniform(seed: u64, a: u64, b: u64) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Options of `aviary demo` that shape the world (the plan is separate).
+/// Options of `aviary demo` that shape the single-rollout world (the plan is separate).
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
     /// What the canary does wrong, if anything.
@@ -41,8 +45,11 @@ pub struct DemoOptions {
     pub listen: SocketAddr,
 }
 
-/// The running world: the router's address and the handle to steer it.
+/// One running service: its router's address and the handle to steer it.
+#[derive(Clone)]
 pub struct DemoWorld {
+    /// What it is and how its story ends.
+    pub service: Service,
     /// Where the router listens (what a person can `curl`).
     pub router_addr: SocketAddr,
     /// Stable build's own address.
@@ -53,24 +60,37 @@ pub struct DemoWorld {
     pub router: RouterHandle,
 }
 
-/// Name of the stable build, as the router and the metrics know it.
-pub const STABLE: &str = "build 1";
-/// Name of the canary build.
-pub const CANARY: &str = "build 4";
-
 impl DemoWorld {
-    /// Binds every socket, then serves until `cancel`. Fails if a socket cannot be bound.
+    /// The single-rollout world of `--scenario`, with the default plan.
     pub async fn start(opts: &DemoOptions, cancel: CancellationToken) -> std::io::Result<Self> {
-        let stable = builds::BuildSpec::stable(opts.scenario);
-        let canary = builds::BuildSpec::canary(opts.scenario);
-        let stable_addr = builds::serve(stable, opts.seed, cancel.clone()).await?;
-        let canary_addr = builds::serve(canary, opts.seed, cancel.clone()).await?;
-        let router = RouterHandle::new(opts.seed, stable_addr, canary_addr);
-        let router_addr = router::serve(router.clone(), opts.listen, cancel.clone()).await?;
-        if opts.rps > 0 {
-            tokio::spawn(load::run(router_addr, opts.rps, cancel));
+        let service = Service::single(opts.scenario, crate::domain::Plan::default());
+        Self::start_service(service, opts.seed, opts.rps, opts.listen, cancel).await
+    }
+
+    /// Binds every socket of one service, then serves until `cancel`.
+    pub async fn start_service(
+        service: Service,
+        seed: u64,
+        rps: u32,
+        listen: SocketAddr,
+        cancel: CancellationToken,
+    ) -> std::io::Result<Self> {
+        let cell = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(0));
+        let stable_addr = builds::serve(service.stable.clone(), seed, cancel.clone()).await?;
+        let canary_addr = builds::serve_gated(
+            service.canary.clone(),
+            seed,
+            Some(cell.clone()),
+            cancel.clone(),
+        )
+        .await?;
+        let router = RouterHandle::with_weight_cell(seed, stable_addr, canary_addr, cell);
+        let router_addr = router::serve(router.clone(), listen, cancel.clone()).await?;
+        if rps > 0 {
+            tokio::spawn(load::run(router_addr, rps, cancel));
         }
         Ok(DemoWorld {
+            service,
             router_addr,
             stable_addr,
             canary_addr,

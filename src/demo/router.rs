@@ -2,7 +2,7 @@
 //! effect on the very next request, as on HAProxy. The proxy also counts per build, like a
 //! mesh sidecar would: these counters are the demo's metrics source.
 
-use super::{CANARY, STABLE, mix};
+use super::mix;
 use crate::domain::Weight;
 use crate::domain::observation::{BuildSample, LatencyHistogram};
 use axum::Router;
@@ -28,7 +28,7 @@ pub struct Counters {
 #[derive(Debug)]
 struct Inner {
     seed: u64,
-    canary_bp: AtomicU16,
+    canary_bp: Arc<AtomicU16>,
     seq: AtomicU64,
     stable: SocketAddr,
     canary: SocketAddr,
@@ -43,6 +43,16 @@ pub struct RouterHandle(Arc<Inner>);
 impl RouterHandle {
     /// A proxy over the two builds, starting 100 % stable.
     pub fn new(seed: u64, stable: SocketAddr, canary: SocketAddr) -> Self {
+        Self::with_weight_cell(seed, stable, canary, Arc::new(AtomicU16::new(0)))
+    }
+
+    /// A proxy whose canary share lives in `cell` (made before the builds, which read it).
+    pub fn with_weight_cell(
+        seed: u64,
+        stable: SocketAddr,
+        canary: SocketAddr,
+        cell: Arc<AtomicU16>,
+    ) -> Self {
         crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
@@ -51,13 +61,18 @@ impl RouterHandle {
             .unwrap_or_default();
         RouterHandle(Arc::new(Inner {
             seed,
-            canary_bp: AtomicU16::new(0),
+            canary_bp: cell,
             seq: AtomicU64::new(0),
             stable,
             canary,
             client,
             window: Mutex::new((Instant::now(), Counters::default())),
         }))
+    }
+
+    /// The canary share as a shared cell, so a build can gate its fault on it.
+    pub fn weight_cell(&self) -> Arc<AtomicU16> {
+        self.0.canary_bp.clone()
     }
 
     /// Routes the canary's share to build 4 from the next request on.
@@ -120,9 +135,9 @@ async fn proxy(State(h): State<RouterHandle>, req: Request) -> Response {
     let bp = u64::from(h.0.canary_bp.load(Ordering::SeqCst));
     let to_canary = mix(h.0.seed ^ mix(n)) % 10_000 < bp;
     let (addr, name) = if to_canary {
-        (h.0.canary, CANARY)
+        (h.0.canary, "canary build")
     } else {
-        (h.0.stable, STABLE)
+        (h.0.stable, "stable build")
     };
     let path = req
         .uri()

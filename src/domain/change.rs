@@ -124,7 +124,7 @@ pub struct WriteOk {
 }
 
 /// The end of one write, reported by the executor.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WriteDone {
     /// Which write.
     pub op: OpId,

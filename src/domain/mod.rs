@@ -3,6 +3,7 @@
 
 pub mod change;
 pub mod observation;
+pub mod pairs;
 pub mod phase;
 pub mod plan;
 pub mod rollout;

@@ -67,5 +67,6 @@ pub struct MetricsBatch {
     /// End of the period.
     pub at: SystemTime,
     /// Per rollout, per build name.
+    #[serde(with = "super::pairs")]
     pub samples: BTreeMap<RolloutKey, BTreeMap<String, BuildSample>>,
 }

@@ -28,12 +28,14 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// Sort rank for "needs a human first": lower is more urgent.
+    /// Sort rank for "needs a human first": lower is more urgent. A controller's failure
+    /// and a plan blocked on a promote both wait for someone; a rollback already sent the
+    /// canary back to 0 %, so it is safe and comes after them.
     pub fn urgency(&self) -> u8 {
         match self {
-            Phase::Failed | Phase::Aborted => 0,
+            Phase::Failed | Phase::AwaitingPromotion => 0,
             Phase::Paused => 1,
-            Phase::AwaitingPromotion => 2,
+            Phase::Aborted => 2,
             Phase::Progressing | Phase::Promoting => 3,
             Phase::Unknown(_) => 4,
             Phase::Idle | Phase::Succeeded => 5,
@@ -86,10 +88,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failing_sorts_before_progressing_before_idle() {
+    fn failed_or_awaiting_sorts_before_paused_before_aborted_before_idle() {
         assert!(Phase::Failed.urgency() < Phase::Paused.urgency());
-        assert!(Phase::Paused.urgency() < Phase::AwaitingPromotion.urgency());
-        assert!(Phase::AwaitingPromotion.urgency() < Phase::Progressing.urgency());
+        assert!(Phase::AwaitingPromotion.urgency() < Phase::Paused.urgency());
+        assert!(Phase::Paused.urgency() < Phase::Aborted.urgency());
+        assert!(Phase::Aborted.urgency() < Phase::Progressing.urgency());
         assert!(Phase::Progressing.urgency() < Phase::Idle.urgency());
     }
 }

@@ -46,12 +46,23 @@ pub fn toast(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let Some(t) = &app.toast else {
+    let live = app
+        .toast
+        .as_ref()
+        .filter(|t| app.now.duration_since(t.at).unwrap_or_default() <= TOAST);
+    let Some(t) = live else {
+        // The demo's caption narrates the story on this line whenever no toast needs it.
+        if let Some(c) = demo_caption(app) {
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    format!(" ▶ {c}"),
+                    Style::default().fg(theme.accent),
+                )),
+                area,
+            );
+        }
         return;
     };
-    if app.now.duration_since(t.at).unwrap_or_default() > TOAST {
-        return;
-    }
     let color = match t.level {
         Level::Info => theme.ok,
         Level::Warn => theme.warn,
@@ -64,6 +75,14 @@ pub fn toast(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         )),
         area,
     );
+}
+
+/// The demo world's caption (its source's status line), if this is the demo.
+pub fn demo_caption(app: &App) -> Option<&str> {
+    app.sources
+        .iter()
+        .find(|(id, _)| id.0 == "demo")
+        .and_then(|(_, s)| s.info.as_deref())
 }
 
 /// The typed weight as the router would take it: `→ canary 35%`, the router's rounding

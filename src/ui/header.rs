@@ -54,6 +54,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let notes: Vec<String> = app
         .sources
         .iter()
+        .filter(|(id, _)| id.0 != "demo") // the demo's caption has its own line
         .filter_map(|(id, s)| s.info.as_ref().map(|i| format!("{id}: {i}")))
         .collect();
     spans.push(Span::styled(

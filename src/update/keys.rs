@@ -4,9 +4,9 @@
 
 use super::operator::{command_for, confirm_note, operator, refusal};
 use crate::app::{App, Confirm, Level, Modal, Seen};
-use crate::domain::Weight;
 use crate::domain::change::{Command, Origin};
 use crate::domain::weight::validate_for;
+use crate::domain::{ProviderKind, Weight};
 use crate::effect::Effect;
 use crate::keymap::Action;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -275,6 +275,22 @@ fn browse(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Log => app.ui.log_pane = !app.ui.log_pane,
         Action::Help => app.ui.help = !app.ui.help,
+        Action::Restart => {
+            // Only the demo world can start over; a real fleet cannot be rewound.
+            if app
+                .rollouts
+                .keys()
+                .any(|k| k.provider == ProviderKind::Demo)
+            {
+                app.toast(Level::Info, "restarting the demo story");
+                return vec![Effect::RestartDemo];
+            }
+            refuse(
+                app,
+                "restart",
+                "only the demo's story can start over".into(),
+            );
+        }
         Action::Window => app.ui.chart_window = app.ui.chart_window.next(),
         Action::Quit => return quit(app),
         Action::Pause | Action::Advance => {
