@@ -282,7 +282,8 @@ impl Rollout {
 
     /// What to show beside the phase, if anything: the part of the owner's own text the
     /// label does not already say (`(write failed)`), or a controller's differing phase
-    /// (`argo: Degraded`). Never a router's stale text beside aviary's phase.
+    /// (`argo: Degraded`). For aviary's rollouts the text is aviary's own (`update` never
+    /// lets a router's stale phase text in), so it never contradicts the phase.
     pub fn phase_note(&self) -> Option<String> {
         let label = self.phase.label();
         let text = self.phase_text.trim();
@@ -294,7 +295,8 @@ impl Rollout {
         }
         match self.owner {
             Owner::Controller(_) => Some(format!("{}: {text}", self.owner)),
-            Owner::Autopilot | Owner::Manual => None,
+            // aviary's own note (`write failed`); `update` keeps router text out of it.
+            Owner::Autopilot | Owner::Manual => Some(format!("({text})")),
         }
     }
 
