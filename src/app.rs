@@ -19,6 +19,8 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
     /// Informational status (e.g. "found: Rollout, Canary").
     pub info: Option<String>,
+    /// How many times in a row `last_error` was reported (shown folded as "… (12×)").
+    pub repeats: u32,
 }
 
 /// A write in flight; the rollout takes no other write until it ends.

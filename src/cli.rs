@@ -52,13 +52,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
     /// Most frames drawn per second.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
     pub fps: Option<u32>,
     /// Run without a terminal and print one JSON line per rollout per second.
     #[arg(long, global = true)]
     pub headless: bool,
     /// Stop after this long at most (e.g. 60s, 2m). Headless also stops once every plan has ended.
-    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
     /// Record every input of the session (JSON lines) for `aviary replay FILE`.
     #[arg(long, global = true, value_name = "FILE")]
@@ -224,16 +224,16 @@ pub struct ReplayArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SimulateArgs {
     /// Rollouts per scenario, traffic rate and judge.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), allow_negative_numbers = true)]
     pub runs: u32,
     /// Seed; the same seed prints the same table.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
     /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..256))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..256), allow_negative_numbers = true)]
     pub threads: Option<u32>,
 }
 
@@ -262,22 +262,22 @@ impl JudgeKind {
 #[derive(Debug, Args, Clone, Default)]
 pub struct PlanArgs {
     /// Weight added per passing interval, in percent.
-    #[arg(long, value_name = "PCT", value_parser = parse_weight)]
+    #[arg(long, value_name = "PCT", value_parser = parse_weight, allow_negative_numbers = true)]
     pub step: Option<Weight>,
     /// Highest weight reached by stepping; passing there promotes to 100 %.
-    #[arg(long, value_name = "PCT", value_parser = parse_weight)]
+    #[arg(long, value_name = "PCT", value_parser = parse_weight, allow_negative_numbers = true)]
     pub max_weight: Option<Weight>,
     /// Time between checks (e.g. 5s).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub interval: Option<Duration>,
     /// Failed checks before rolling back.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub threshold: Option<u32>,
     /// Highest tolerated canary error rate, in percent.
-    #[arg(long, value_name = "PCT", value_parser = parse_weight)]
+    #[arg(long, value_name = "PCT", value_parser = parse_percent, allow_negative_numbers = true)]
     pub max_error_rate: Option<Weight>,
     /// Highest tolerated canary p99 latency (e.g. 500ms).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub max_p99: Option<Duration>,
     /// Judge: stat (canary vs stable, sequential tests) or threshold (fixed limits).
     #[arg(long, value_enum, default_value_t)]
@@ -314,13 +314,15 @@ pub struct DemoArgs {
     #[arg(long, value_enum, default_value_t)]
     pub pace: Pace,
     /// Seed for routing and failures; the same seed replays the same run.
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = 7, allow_negative_numbers = true)]
     pub seed: u64,
-    /// Requests per second from each service's load generator (0 = none).
-    #[arg(long, default_value_t = 50)]
+    /// Requests per second from each service's load generator (0 = none; at most what
+    /// `ulimit -n` allows, see README "Limits").
+    #[arg(long, default_value_t = 50, value_parser = parse_rps, allow_negative_numbers = true)]
     pub rps: u32,
     /// First router's listen address (with a port, the fleet's next routers take the next
-    /// ports); every bound address is shown so you can curl it.
+    /// ports); every bound address is shown so you can curl it. One that is not loopback is a
+    /// warning: the demo routers are then reachable from the network.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// Start paused: step by hand with `n`.
@@ -350,7 +352,7 @@ pub struct HaproxyArgs {
     #[command(flatten)]
     pub metrics: PromArgs,
     /// How often weights and metrics are re-read.
-    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub refresh: Duration,
     /// The plan.
     #[command(flatten)]
@@ -379,7 +381,7 @@ pub struct ConsulArgs {
     #[command(flatten)]
     pub metrics: PromArgs,
     /// How often the splitter and metrics are re-read.
-    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub refresh: Duration,
     /// The plan.
     #[command(flatten)]
@@ -394,6 +396,73 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Parses a percentage such as `10` or `2.5%`.
 pub fn parse_weight(s: &str) -> Result<Weight, String> {
     Weight::parse(s).map_err(|e| e.to_string())
+}
+
+/// Parses a rate in percent (`--max-error-rate`); clap names the flag, this says what a
+/// valid value is without calling it a weight.
+pub fn parse_percent(s: &str) -> Result<Weight, String> {
+    Weight::parse(s).map_err(|_| format!("{s:?} is not a percentage from 0 to 100 (try 2 or 0.5%)"))
+}
+
+/// File descriptors one in-flight demo request can hold: load generator → router, router's
+/// accepted socket, router → build, the build's accepted socket.
+const FDS_PER_REQUEST: u64 = 4;
+
+/// Seconds of requests the `--rps` bound allows to be in flight at once: the demo builds
+/// answer within a second, so twice that leaves room for a slow scenario.
+const IN_FLIGHT_SECONDS: u64 = 2;
+
+/// Files kept back for everything else (sockets to routers, logs, the terminal).
+const FD_RESERVE: u64 = 256;
+
+/// The soft open-file limit (`ulimit -n`), from /proc; 1024, the usual default, when unknown.
+pub fn open_file_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))?
+                .split_whitespace()
+                .nth(3)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(1024)
+}
+
+/// Highest `--rps` this process can sustain without running out of file descriptors and
+/// then "rolling back" on connection errors of its own making.
+pub fn max_rps(fd_limit: u64) -> u32 {
+    let usable = fd_limit.saturating_sub(FD_RESERVE);
+    (usable / (FDS_PER_REQUEST * IN_FLIGHT_SECONDS)).clamp(1, 100_000) as u32
+}
+
+/// Parses `--rps`: a whole number from 0 to [`max_rps`] of this process's `ulimit -n`.
+pub fn parse_rps(s: &str) -> Result<u32, String> {
+    let limit = open_file_limit();
+    let max = max_rps(limit);
+    let n: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number of requests per second"))?;
+    if n < 0 || n > i64::from(max) {
+        return Err(format!(
+            "{n} is outside 0..={max}: with {limit} open files allowed (ulimit -n), each request in flight holding up to {FDS_PER_REQUEST}, {max} a second is the most the demo can serve honestly (raise ulimit -n for more)"
+        ));
+    }
+    Ok(n as u32)
+}
+
+impl DemoArgs {
+    /// A warning for a `--listen` address that is not loopback, or `None`.
+    pub fn listen_warning(&self) -> Option<String> {
+        (!self.listen.ip().is_loopback()).then(|| {
+            format!(
+                "warning: --listen {} is not a loopback address: the demo router (and its weights) can be reached from other machines",
+                self.listen
+            )
+        })
+    }
 }
 
 #[cfg(test)]
@@ -426,6 +495,61 @@ mod tests {
         };
         assert!(d.plan.resolve(&Plan::default()).is_err());
         assert!(Cli::try_parse_from(["aviary", "demo", "--step", "160"]).is_err());
+    }
+
+    fn error_of(args: &[&str]) -> String {
+        let mut v = vec!["aviary"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_value_error_names_its_flag() {
+        for (args, flag) in [
+            (&["demo", "--rps", "-5"][..], "--rps"),
+            (&["demo", "--rps", "1000000000"], "--rps"),
+            (&["demo", "--max-error-rate", "200"], "--max-error-rate"),
+            (&["demo", "--step", "-5"], "--step"),
+            (&["demo", "--threshold", "-1"], "--threshold"),
+            (&["demo", "--interval", "-5s"], "--interval"),
+            (&["demo", "--seed", "-1"], "--seed"),
+            (&["--fps", "-3", "demo"], "--fps"),
+            (&["--duration", "-1s", "demo"], "--duration"),
+            (&["simulate", "--runs", "-1"], "--runs"),
+        ] {
+            let e = error_of(args);
+            assert!(e.contains(&format!("'{flag}")), "{args:?}: {e}");
+        }
+        let e = error_of(&["demo", "--max-error-rate", "200"]);
+        assert!(!e.contains("weight"), "{e}");
+        assert!(e.contains("percentage"), "{e}");
+        let e = error_of(&["demo", "--rps", "1000000"]);
+        assert!(e.contains("ulimit -n"), "{e}");
+    }
+
+    #[test]
+    fn rps_bound_follows_the_fd_limit() {
+        assert_eq!(max_rps(1024), 96);
+        assert_eq!(max_rps(20_000), 2_468);
+        assert_eq!(max_rps(0), 1);
+        assert_eq!(max_rps(u64::MAX), 100_000);
+        assert!(parse_rps("50").is_ok() && parse_rps("0").is_ok());
+    }
+
+    #[test]
+    fn a_non_loopback_listen_warns() {
+        let d = |l: &str| {
+            let Commands::Demo(d) = Cli::try_parse_from(["aviary", "demo", "--listen", l])
+                .unwrap()
+                .command
+            else {
+                panic!("not demo")
+            };
+            d.listen_warning()
+        };
+        assert!(d("0.0.0.0:0").unwrap().contains("not a loopback"));
+        assert!(d("127.0.0.1:0").is_none());
+        assert!(d("[::1]:0").is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The one HTTP API client every outside service is reached with (Prometheus, Consul): base
-//! URL checks, timeouts, and credentials that cannot leak into a log line or an error.
+//! URL checks, timeouts, a cap on every answer's size, and credentials that cannot leak into
+//! a log line or an error.
 
 use std::path::Path;
 use std::time::Duration;
@@ -132,6 +133,44 @@ impl ApiClient {
             Auth::Headers(h) => h.iter().fold(r, |r, (name, s)| r.header(*name, s.expose())),
         }
     }
+}
+
+/// Why an answer body was not read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Over the cap: the text says by how much ("11.0 MB" when the server said its length,
+    /// "over 4 MB" when it had to be counted), for "answer too large (…): narrow the query".
+    TooLarge(String),
+    /// The connection failed or timed out mid-body.
+    Transport(reqwest::Error),
+}
+
+/// `bytes` in MB for messages (decimal, one place: "11.0 MB").
+pub fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// Reads an answer body of at most `limit` bytes. A declared length over the limit is refused
+/// before one byte is read; an undeclared one is counted chunk by chunk and dropped as soon as
+/// it passes the limit, so a hostile or mistaken answer costs at most `limit` bytes of memory
+/// and the time to read them, never the whole answer.
+pub async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if let Some(len) = resp.content_length()
+        && len > limit as u64
+    {
+        return Err(BodyError::TooLarge(megabytes(len)));
+    }
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge(format!(
+                "over {}",
+                megabytes(limit as u64)
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

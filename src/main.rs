@@ -25,7 +25,10 @@ fn main() -> ExitCode {
             // Errors that reach here are about the user's input or environment (a config
             // typo, an unreachable router): the cause chain says it; a backtrace would not.
             eprintln!("aviary: error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<aviary::run::Exit>() {
+                Some(exit) => ExitCode::from(exit.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -53,7 +56,15 @@ fn run(cli: Cli) -> Result<()> {
     // Config, theme and keys are read and checked before anything else, so a typo ends
     // here with the file and line named, the terminal untouched.
     let settings = aviary::settings::Settings::load(&cli.global)?;
+    for w in &settings.warnings {
+        eprintln!("aviary: warning: {w}");
+    }
     let plan = settings.config.plan.clone();
+    // The control room needs a terminal; finding out after the demo's servers started (as
+    // "No such device or address") is no help. Checked once the files are known good.
+    if !cli.global.headless && !matches!(cli.command, Commands::Simulate(_)) {
+        aviary::run::require_terminal()?;
+    }
     // Exactly one rustls provider is compiled in; installing it up front keeps kube and
     // reqwest from guessing.
     aviary::install_crypto_provider();

@@ -21,6 +21,17 @@ pub use kube::kube;
 pub use offcluster::{consul, consul_session, haproxy, haproxy_session};
 pub use replay::replay;
 
+/// An error that ends the process with its own exit status (documented in the README),
+/// for outcomes a script must tell apart from a usage error (status 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    /// The process exit status.
+    pub code: u8,
+    /// What happened, printed as the error.
+    pub message: String,
+}
+
 /// Where the audit log goes: `--audit-log`, else `<data dir>/audit.jsonl`.
 pub fn audit_path(global: &GlobalArgs) -> PathBuf {
     global.audit_log.clone().unwrap_or_else(|| {
@@ -98,6 +109,9 @@ fn services(args: &DemoArgs, base: &Plan) -> Result<Vec<Service>> {
 
 /// `aviary demo`.
 pub async fn demo(args: DemoArgs, mut global: GlobalArgs, base_plan: Plan) -> Result<()> {
+    if let Some(w) = args.listen_warning() {
+        eprintln!("aviary: {w}");
+    }
     let mut session = session(&args.plan, &global, &base_plan)?;
     session.app.start_paused = args.manual;
     let list = services(&args, &base_plan)?;
@@ -167,4 +181,27 @@ pub async fn frontend(mut session: Session, global: &GlobalArgs) -> Result<()> {
     }
     crate::event_loop::run(session, settings.themes, settings.fps).await?;
     Ok(())
+}
+
+/// Refuses to start the control room without a terminal to draw on: stdout must be one (a
+/// TUI written into a file or pipe is escape codes), and the controlling terminal must open
+/// (crossterm reads keys from it). Says what to do instead.
+pub fn require_terminal() -> Result<()> {
+    use std::io::IsTerminal;
+    let why = if !std::io::stdout().is_terminal() {
+        Some("standard output is not a terminal".to_string())
+    } else {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .err()
+            .map(|e| format!("there is no controlling terminal (/dev/tty: {e})"))
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(color_eyre::eyre::eyre!(
+            "no terminal: {why}. The control room needs one; for one JSON line per rollout per second without a terminal, add --headless"
+        )),
+    }
 }

@@ -19,6 +19,8 @@ pub struct Settings {
     pub keymap: Keymap,
     /// Frames per second.
     pub fps: u32,
+    /// Themes skipped because their files do not load (shown once at start).
+    pub warnings: Vec<String>,
 }
 
 /// Picks the theme: `--theme`, then config, then `mono` under `NO_COLOR`, then `dark`.
@@ -43,13 +45,13 @@ impl Settings {
             config.file.theme.as_deref(),
             no_color,
         );
-        let themes = if name.ends_with(".toml") {
+        let (themes, warnings) = if name.ends_with(".toml") {
             let t =
                 theme::load_file(std::path::Path::new(&name)).map_err(|e| eyre!("theme: {e}"))?;
-            let mut rest =
+            let (mut rest, warnings) =
                 theme::load_all("dark", user_dir.as_deref()).map_err(|e| eyre!("theme: {e}"))?;
             rest.insert(0, t);
-            rest
+            (rest, warnings)
         } else {
             theme::load_all(&name, user_dir.as_deref()).map_err(|e| eyre!("theme: {e}"))?
         };
@@ -64,6 +66,7 @@ impl Settings {
             themes,
             keymap,
             fps,
+            warnings,
         })
     }
 }

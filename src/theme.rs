@@ -114,6 +114,22 @@ pub enum ThemeError {
         /// The slot.
         slot: &'static str,
     },
+    /// `extends` leads back to a theme already in the chain.
+    #[error("{file}: `extends` makes a cycle: {chain}")]
+    Cycle {
+        /// The file whose `extends` closes the loop.
+        file: String,
+        /// The names in order, the repeated one last ("a → b → a").
+        chain: String,
+    },
+    /// `extends` deeper than [`MAX_DEPTH`].
+    #[error("{file}: `extends` goes deeper than {MAX_DEPTH} themes: {chain}")]
+    TooDeep {
+        /// The first file of the chain.
+        file: String,
+        /// The names followed.
+        chain: String,
+    },
     /// `--theme` or `extends` names nothing known.
     #[error("unknown theme {name:?}; available: {available}")]
     Unknown {
@@ -151,7 +167,11 @@ fn source(name: &str, user_dir: Option<&Path>) -> Result<(String, String), Theme
     })
 }
 
-/// Names of all themes: built-ins, then user files.
+/// Longest `extends` chain followed.
+pub const MAX_DEPTH: usize = 8;
+
+/// Names of all themes: built-ins, then user files. Only regular `.toml` files count (after
+/// symlinks): a FIFO or a link to `/dev/zero` is no theme and must not be opened.
 pub fn available(user_dir: Option<&Path>) -> Vec<String> {
     let mut v: Vec<String> = BUILTIN.iter().map(|(n, _)| (*n).to_string()).collect();
     if let Some(dir) = user_dir
@@ -161,7 +181,9 @@ pub fn available(user_dir: Option<&Path>) -> Vec<String> {
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let p = e.path();
-                (p.extension()? == "toml").then(|| p.file_stem()?.to_str().map(String::from))?
+                let regular = std::fs::metadata(&p).is_ok_and(|m| m.is_file());
+                (regular && p.extension()? == "toml")
+                    .then(|| p.file_stem()?.to_str().map(String::from))?
             })
             .filter(|n| !v.contains(n))
             .collect();
@@ -171,20 +193,51 @@ pub fn available(user_dir: Option<&Path>) -> Vec<String> {
     v
 }
 
-/// Loads and resolves a theme by name, following `extends` (at most 8 deep).
+/// Loads and resolves a theme by name, following `extends` (at most [`MAX_DEPTH`] deep).
+/// Only the files of this chain are read.
 pub fn load(name: &str, user_dir: Option<&Path>) -> Result<Theme, ThemeError> {
-    let mut chain: Vec<(String, ThemeFile)> = Vec::new();
-    let mut next = Some(name.to_string());
+    let (file, text) = source(name, user_dir)?;
+    let first = parse_file(&file, &text)?;
+    let chain = follow(name, file, first, user_dir)?;
+    resolve(name, &chain)
+}
+
+/// The `extends` chain from an already parsed first file: each parent read from `dir` (or
+/// built in), a repeated name reported as a cycle rather than as a missing slot.
+fn follow(
+    name: &str,
+    file: String,
+    first: ThemeFile,
+    dir: Option<&Path>,
+) -> Result<Vec<(String, ThemeFile)>, ThemeError> {
+    let mut names = vec![name.to_string()];
+    let mut next = first.extends.clone();
+    let mut chain = vec![(file, first)];
     while let Some(n) = next.take() {
-        if chain.len() >= 8 {
-            break;
+        let shown = || {
+            let mut v = names.clone();
+            v.push(n.clone());
+            v.join(" → ")
+        };
+        if names.contains(&n) {
+            return Err(ThemeError::Cycle {
+                file: chain.last().map(|c| c.0.clone()).unwrap_or_default(),
+                chain: shown(),
+            });
         }
-        let (file, text) = source(&n, user_dir)?;
+        if chain.len() >= MAX_DEPTH {
+            return Err(ThemeError::TooDeep {
+                file: chain[0].0.clone(),
+                chain: shown(),
+            });
+        }
+        let (file, text) = source(&n, dir)?;
         let tf = parse_file(&file, &text)?;
-        next = tf.extends.clone().filter(|e| e != &n);
+        next = tf.extends.clone();
+        names.push(n);
         chain.push((file, tf));
     }
-    resolve(name, &chain)
+    Ok(chain)
 }
 
 /// Loads a theme straight from a file path (tests, `--theme ./my.toml`).
@@ -192,12 +245,13 @@ pub fn load_file(path: &Path) -> Result<Theme, ThemeError> {
     let file = path.display().to_string();
     let text = toml_file::read_text(path)?;
     let tf = parse_file(&file, &text)?;
-    let mut chain = vec![(file.clone(), tf)];
-    if let Some(parent) = chain[0].1.extends.clone() {
-        let (f, t) = source(&parent, path.parent())?;
-        chain.push((f.clone(), parse_file(&f, &t)?));
-    }
-    let name = chain[0].1.name.clone().unwrap_or_else(|| file.clone());
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let name = tf.name.clone().unwrap_or_else(|| file.clone());
+    let chain = follow(&stem, file, tf, path.parent())?;
     resolve(&name, &chain)
 }
 
@@ -285,13 +339,22 @@ impl Theme {
     }
 }
 
-/// All loadable themes for `t` cycling, with the chosen one first. Broken user themes are
-/// errors too: a typo must not surface mid-demo.
-pub fn load_all(first: &str, user_dir: Option<&Path>) -> Result<Vec<Theme>, ThemeError> {
-    let mut names = available(user_dir);
-    names.retain(|n| n != first);
-    names.insert(0, first.to_string());
-    names.iter().map(|n| load(n, user_dir)).collect()
+/// All loadable themes for `t` cycling, with the chosen one first, and a warning per other
+/// theme that does not load. Only the chosen theme (and its `extends` chain) must be good: a
+/// broken file the user did not ask for is skipped, named, never a refusal to start.
+pub fn load_all(
+    first: &str,
+    user_dir: Option<&Path>,
+) -> Result<(Vec<Theme>, Vec<String>), ThemeError> {
+    let mut themes = vec![load(first, user_dir)?];
+    let mut warnings = Vec::new();
+    for n in available(user_dir).iter().filter(|n| *n != first) {
+        match load(n, user_dir) {
+            Ok(t) => themes.push(t),
+            Err(e) => warnings.push(format!("theme {n:?} skipped: {e}")),
+        }
+    }
+    Ok((themes, warnings))
 }
 
 #[cfg(test)]
@@ -336,6 +399,56 @@ mod tests {
     fn unknown_theme_lists_the_available_ones() {
         let e = load("solarized", None).unwrap_err().to_string();
         assert!(e.contains("dark, light, mono, colorblind"), "{e}");
+    }
+
+    #[test]
+    fn a_broken_theme_not_asked_for_is_skipped_with_a_warning_naming_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("broken.toml"),
+            "[colors]\ncanry = \"red\"\n",
+        )
+        .unwrap();
+        let (themes, warnings) = load_all("light", Some(dir.path())).unwrap();
+        assert_eq!(themes[0].name, "light");
+        assert_eq!(themes.len(), BUILTIN.len());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("broken.toml:2:1"), "{warnings:?}");
+        let e = load_all("broken", Some(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("broken.toml:2:1"), "{e}");
+    }
+
+    #[test]
+    fn fifos_and_device_links_are_not_themes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.toml")).unwrap();
+        let fifo = dir.path().join("pipe.toml");
+        let ok = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(ok.is_ok_and(|s| s.success()));
+        std::fs::create_dir(dir.path().join("dir.toml")).unwrap();
+        let names = available(Some(dir.path()));
+        assert_eq!(names.len(), BUILTIN.len(), "{names:?}");
+        let (themes, warnings) = load_all("dark", Some(dir.path())).unwrap();
+        assert_eq!((themes.len(), warnings.len()), (BUILTIN.len(), 0));
+        assert!(load("zero", Some(dir.path())).is_err());
+    }
+
+    #[test]
+    fn an_extends_cycle_is_reported_as_a_cycle() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), "extends = \"b\"\n").unwrap();
+        std::fs::write(dir.path().join("b.toml"), "extends = \"a\"\n").unwrap();
+        std::fs::write(dir.path().join("me.toml"), "extends = \"me\"\n").unwrap();
+        let e = load("a", Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("cycle: a → b → a"), "{e}");
+        let e = load("me", Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("cycle: me → me"), "{e}");
+        let e = load_file(&dir.path().join("a.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cycle"), "{e}");
     }
 
     #[test]

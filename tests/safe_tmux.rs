@@ -114,7 +114,7 @@ fn demo_with_audit_log_dev_full_refuses_every_write_but_says_why() {
     let tmux = Tmux::shell("devfull", 120, 36, &cmd);
     // The autopilot's first step is refused, and it pauses rather than trying again.
     tmux.wait("the refused first step", 30, |s| {
-        s.contains("audit log cannot be written") && s.contains("write failed")
+        s.contains("audit log cannot be written") && s.contains("set_weight failed")
     });
     tmux.keys("p");
     tmux.keys("n");
@@ -146,7 +146,7 @@ fn demo_break_glass_abort_gets_through_when_the_audit_disk_fills() {
     let tmux = Tmux::shell("full", 120, 36, &cmd);
     let addr = tmux.wait_for("the router address", 30, router_addr);
     tmux.wait("the autopilot stopped by the full disk", 40, |s| {
-        demo_weight(s).is_some_and(|w| w > 0) && s.contains("write failed")
+        demo_weight(s).is_some_and(|w| w > 0) && s.contains("set_weight failed")
     });
     tmux.keys("A");
     tmux.wait("the abort dialog", 10, |s| s.contains("Confirm abort"));

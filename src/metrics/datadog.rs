@@ -230,10 +230,18 @@ impl DdClient {
                 )
             })?;
         let status = r.status().as_u16();
-        let body = r
-            .text()
+        // Capped like every answer (http_api::read_capped): a runaway query is refused.
+        let body = crate::http_api::read_capped(r, crate::metrics::prometheus::MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| format!("Datadog answer cut short: {}", e.without_url()))?;
+            .map_err(|e| match e {
+                crate::http_api::BodyError::TooLarge(size) => {
+                    format!("Datadog answer too large ({size}): narrow the query")
+                }
+                crate::http_api::BodyError::Transport(e) => {
+                    format!("Datadog answer cut short: {}", e.without_url())
+                }
+            })?;
+        let body = String::from_utf8_lossy(&body);
         parse(status, &body, &self.tag, &self.template)
     }
 }

@@ -201,10 +201,15 @@ impl PromSource {
                     tx.clone(),
                 );
                 let step = self.refresh.max(Duration::from_secs(1));
+                let cancel = cancel.clone();
                 tokio::spawn(async move {
                     let end = SystemTime::now();
                     let start = end - HISTORY;
-                    match backfill(&client, &template, &new, start, end, step).await {
+                    let points = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        p = backfill(&client, &template, &new, start, end, step) => p,
+                    };
+                    match points {
                         Ok(points) if !points.is_empty() => {
                             let _ = tx.send(Msg::History { source, points }).await;
                         }
@@ -213,7 +218,12 @@ impl PromSource {
                     }
                 });
             }
-            let msg = match read_totals(&self.client, &self.template, &targets, None).await {
+            // A hanging server must not hold the exit past `--duration` or `q`.
+            let totals = tokio::select! {
+                _ = cancel.cancelled() => return,
+                t = read_totals(&self.client, &self.template, &targets, None) => t,
+            };
+            let msg = match totals {
                 Ok(totals) if totals.is_empty() => Msg::SourceError {
                     source: self.source.clone(),
                     error: no_series(&self.template, &targets),

@@ -6,12 +6,21 @@
 //! timeout) must become explicit values or clear messages, never a silent zero. The shapes
 //! handled here are the ones captured from Prometheus 2.42 in `tests/fixtures/prometheus/`.
 
-use crate::http_api::{ApiClient, Auth, Secret};
+use crate::http_api::{ApiClient, Auth, BodyError, Secret, read_capped};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Largest answer body read. aviary asks for a handful of series per build; even a
+/// cluster-wide range back-fill stays far below this. A bigger answer is a query that
+/// matched far more than meant, and reading it whole once cost 2 GB of RAM.
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+/// Most series (or points of a scalar/string) kept from one answer; more is the same
+/// mistake as above in a compact form. The rest are counted, not kept, to name the size.
+pub const MAX_SERIES: usize = 5_000;
 
 /// Label set of one series.
 pub type Labels = BTreeMap<String, String>;
@@ -121,6 +130,9 @@ pub enum PromError {
         /// The start of the body.
         snippet: String,
     },
+    /// Over [`MAX_ANSWER_BYTES`] or [`MAX_SERIES`]: refused, not parsed.
+    #[error("Prometheus answer too large ({0}): narrow the query")]
+    TooLarge(String),
     /// A well-formed answer of the wrong shape for the question.
     #[error("Prometheus answer has an unexpected shape: {0}")]
     Shape(String),
@@ -156,7 +168,80 @@ struct Envelope {
 struct RawData {
     #[serde(rename = "resultType")]
     result_type: String,
-    result: Value,
+    result: Items,
+}
+
+/// `result` as read: every type's result is a JSON list (of series, or `[ts, value]`), so
+/// one capped list reader bounds them all.
+enum Items {
+    /// At most [`MAX_SERIES`] items.
+    List(Vec<Value>),
+    /// More than [`MAX_SERIES`]: only the count is kept.
+    TooMany(usize),
+    /// Not a list.
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Items {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ItemsVisitor)
+    }
+}
+
+struct ItemsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ItemsVisitor {
+    type Value = Items;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Items, A::Error> {
+        let mut items = Vec::new();
+        while items.len() < MAX_SERIES {
+            match seq.next_element::<Value>()? {
+                Some(v) => items.push(v),
+                None => return Ok(Items::List(items)),
+            }
+        }
+        if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
+            return Ok(Items::List(items));
+        }
+        let mut n = items.len() + 1;
+        drop(items);
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+            n += 1;
+        }
+        Ok(Items::TooMany(n))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Items, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Items::Other("an object"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Items, E> {
+        Ok(Items::Other("a string"))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Items, E> {
+        Ok(Items::Other("a boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Items, E> {
+        Ok(Items::Other("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Items, E> {
+        Ok(Items::Other("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Items, E> {
+        Ok(Items::Other("a number"))
+    }
+    fn visit_unit<E>(self) -> Result<Items, E> {
+        Ok(Items::Other("null"))
+    }
 }
 
 fn number(v: &Value) -> Result<f64, PromError> {
@@ -196,16 +281,20 @@ fn labels(v: &Value) -> Labels {
 }
 
 fn data(raw: RawData) -> Result<QueryData, PromError> {
-    let items = || {
-        raw.result
-            .as_array()
-            .cloned()
-            .ok_or_else(|| PromError::Shape(format!("{} result is not a list", raw.result_type)))
+    let list = match raw.result {
+        Items::List(v) => v,
+        Items::TooMany(n) => return Err(PromError::TooLarge(format!("{n} series"))),
+        Items::Other(what) => {
+            return Err(PromError::Shape(format!(
+                "{} result is {what}, not a list",
+                raw.result_type
+            )));
+        }
     };
     match raw.result_type.as_str() {
         "vector" => {
             let mut out = Vec::new();
-            for s in items()? {
+            for s in list {
                 let value = s
                     .get("value")
                     .ok_or_else(|| PromError::Shape(format!("vector sample without value: {s}")))?;
@@ -220,7 +309,7 @@ fn data(raw: RawData) -> Result<QueryData, PromError> {
         }
         "matrix" => {
             let mut out = Vec::new();
-            for s in items()? {
+            for s in list {
                 let points = s
                     .get("values")
                     .and_then(Value::as_array)
@@ -235,17 +324,17 @@ fn data(raw: RawData) -> Result<QueryData, PromError> {
             Ok(QueryData::Matrix(out))
         }
         "scalar" => {
-            let (ts, value) = pair(&raw.result)?;
+            let (ts, value) = pair(&Value::Array(list))?;
             Ok(QueryData::Scalar { ts, value })
         }
-        "string" => match raw.result.as_array().map(Vec::as_slice) {
-            Some([ts, Value::String(s)]) => Ok(QueryData::String {
+        "string" => match list.as_slice() {
+            [ts, Value::String(s)] => Ok(QueryData::String {
                 ts: number(ts)?,
                 value: s.clone(),
             }),
             _ => Err(PromError::Shape(format!(
                 "string result {} is not [ts, \"text\"]",
-                raw.result
+                Value::Array(list)
             ))),
         },
         other => Err(PromError::Shape(format!("unknown resultType {other:?}"))),
@@ -287,6 +376,9 @@ pub fn unix_seconds(t: SystemTime) -> String {
 #[derive(Clone, Debug)]
 pub struct PromClient {
     api: ApiClient,
+    /// One answer body read and parsed at a time per server (clones share it): queries still
+    /// go out together, but at most one answer of up to [`MAX_ANSWER_BYTES`] is in memory.
+    reading: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl PromClient {
@@ -299,7 +391,10 @@ impl PromClient {
                 message,
             }
         })?;
-        Ok(PromClient { api })
+        Ok(PromClient {
+            api,
+            reading: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+        })
     }
 
     /// Sends `Authorization: Bearer <token>` on every query.
@@ -330,7 +425,13 @@ impl PromClient {
         };
         let resp = req.send().await.map_err(unreachable)?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(unreachable)?;
+        let _one_at_a_time = self.reading.acquire().await;
+        let body = read_capped(resp, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge(size) => PromError::TooLarge(size),
+                BodyError::Transport(e) => unreachable(e),
+            })?;
         parse_response(status, &body)
     }
 
@@ -398,6 +499,33 @@ mod tests {
     fn html_error_pages_are_named_not_decoded() {
         let e = parse_response(502, b"<html>Bad Gateway</html>").unwrap_err();
         assert!(e.to_string().contains("HTTP 502"), "{e}");
+    }
+
+    #[test]
+    fn too_many_series_are_counted_not_kept() {
+        let series = r#"{"metric":{"b":"x"},"value":[1,"1"]}"#;
+        let body = |n: usize| {
+            format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+                vec![series; n].join(",")
+            )
+        };
+        let ok = parse_response(200, body(MAX_SERIES).as_bytes()).unwrap();
+        assert_eq!(ok.into_vector().unwrap().len(), MAX_SERIES);
+        let e = parse_response(200, body(MAX_SERIES + 7).as_bytes()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Prometheus answer too large ({} series): narrow the query",
+                MAX_SERIES + 7
+            )
+        );
+        let e = parse_response(
+            200,
+            br#"{"status":"success","data":{"resultType":"vector","result":{}}}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("an object, not a list"), "{e}");
     }
 
     #[test]

@@ -62,12 +62,28 @@ pub async fn kube(args: KubeArgs, global: GlobalArgs, base_plan: Plan) -> Result
         }));
     }
     tokio::spawn(k::watch::run(
-        shared,
+        shared.clone(),
         conn.namespace.clone(),
         conn.url.clone(),
         metrics,
         session.tx.clone(),
         session.cancel.clone(),
     ));
-    super::frontend(session, &global).await
+    super::frontend(session, &global).await?;
+    // A headless run that never reached the cluster printed nothing useful: a script must
+    // see that as a failure, not as "no rollouts".
+    if global.headless && !shared.reached.load(std::sync::atomic::Ordering::SeqCst) {
+        let why = shared
+            .last_failure
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+            .unwrap_or_else(|| format!("Kubernetes API at {} did not answer in time", conn.url));
+        return Err(super::Exit {
+            code: k::NEVER_REACHED,
+            message: format!("{why}; nothing was listed"),
+        }
+        .into());
+    }
+    Ok(())
 }

@@ -56,8 +56,15 @@ pub async fn start(
         .cloned()
         .ok_or_else(|| eyre!("the query template names no build label"))?;
     let source = SourceId(format!("prometheus {}", client.url()));
-    if let Err(e) = check_reachable(&client).await {
-        warn_stale(session, &source, &e.to_string());
+    // At most a second: a hanging server must not hold the start (and so the exit) back.
+    match tokio::time::timeout(Duration::from_secs(1), check_reachable(&client)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn_stale(session, &source, &e.to_string()),
+        Err(_) => warn_stale(
+            session,
+            &source,
+            &format!("Prometheus at {} did not answer within 1s", client.url()),
+        ),
     }
     let (tx, rx) = watch::channel(initial);
     let poller = PromSource {

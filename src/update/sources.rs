@@ -10,8 +10,40 @@ use std::collections::{BTreeMap, VecDeque};
 fn ok(app: &mut App, source: &SourceId) {
     let now = app.now;
     let s = app.sources.entry(source.clone()).or_default();
-    s.last_ok = Some(now);
-    s.last_error = None;
+    let was_failing = s.last_error.take().is_some();
+    s.repeats = 0;
+    let since = s.last_ok.replace(now);
+    if was_failing {
+        let for_secs = since
+            .and_then(|t| now.duration_since(t).ok())
+            .map(|d| format!(" after {}s", d.as_secs()))
+            .unwrap_or_default();
+        timeline(
+            app,
+            source,
+            Level::Info,
+            format!("{source} recovered{for_secs}"),
+        );
+    }
+}
+
+/// Notes a source's transition on the timeline of every rollout it feeds.
+fn timeline(app: &mut App, source: &SourceId, level: Level, text: String) {
+    let now = app.now;
+    for t in app.rollouts.values_mut() {
+        if &t.source == source || t.metrics_source.as_ref() == Some(source) {
+            t.event(now, level, text.clone());
+        }
+    }
+}
+
+/// The text of an error seen `n` times in a row: "… (12×)" after the first.
+fn folded(error: &str, n: u32) -> String {
+    if n > 1 {
+        format!("{error} ({n}×)")
+    } else {
+        error.to_string()
+    }
 }
 
 /// Inserts or refreshes a rollout. aviary's own autopilot state survives refreshes.
@@ -229,11 +261,27 @@ pub fn metrics(app: &mut App, batch: MetricsBatch) {
     }
 }
 
-/// Marks a source stale with its error.
+/// Marks a source stale with its error. The same error again is folded into a count
+/// ("… (12×)") instead of a new log line a second during an outage; the log gets it again at
+/// 10×, 100×, …; the first failure goes on the timeline as the source going stale.
 pub fn error(app: &mut App, source: SourceId, error: String) {
-    tracing::warn!(source = %source, "{error}");
-    let s = app.sources.entry(source).or_default();
-    s.last_error = Some(error);
+    let s = app.sources.entry(source.clone()).or_default();
+    let first = s.last_error.is_none();
+    let repeat = s.last_error.as_deref() == Some(folded(&error, s.repeats).as_str());
+    s.repeats = if repeat { s.repeats + 1 } else { 1 };
+    s.last_error = Some(folded(&error, s.repeats));
+    let n = s.repeats;
+    if n == 1 || (n >= 10 && 10u32.pow(n.ilog10()) == n) {
+        tracing::warn!(source = %source, "{}", folded(&error, n));
+    }
+    if first {
+        timeline(
+            app,
+            &source,
+            Level::Warn,
+            format!("{source} stale: {error}"),
+        );
+    }
 }
 
 /// Adds past samples in front of the live ones, for the charts only.

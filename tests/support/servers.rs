@@ -181,6 +181,29 @@ frontend fe_prometheus
         hp
     }
 
+    /// Kills HAProxy (SIGKILL: no cleanup, as a crash) and starts it again on the same
+    /// config, so its weights are the config's again (the fault suite).
+    pub fn crash_and_restart(&mut self, down_for: Duration) {
+        kill(&mut self.child);
+        let _ = std::fs::remove_file(&self.socket);
+        std::thread::sleep(down_for);
+        let cfg_path = self.dir.path().join("haproxy.cfg");
+        let log = std::fs::File::create(self.dir.path().join("haproxy-2.log")).unwrap();
+        self.child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg_path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("restart haproxy");
+        wait_until(
+            Duration::from_secs(10),
+            "HAProxy admin socket again",
+            || self.socket.exists() && self.cmd("show info").contains("Name: HAProxy"),
+        );
+    }
+
     /// Stops HAProxy (its socket stops answering), as a crash or `systemctl stop` would.
     pub fn stop(&mut self) {
         kill(&mut self.child);

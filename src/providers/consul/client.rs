@@ -1,6 +1,6 @@
 //! The config-entry API client: reads a splitter with its index, writes with CAS.
 
-use crate::http_api::{ApiClient, Auth, Secret};
+use crate::http_api::{ApiClient, Auth, BodyError, Secret, read_capped};
 use crate::providers::RouterError;
 use serde_json::Value;
 use std::path::Path;
@@ -11,6 +11,21 @@ pub fn token(file: Option<&Path>) -> Result<Option<Secret>, String> {
     match file {
         Some(f) => Secret::from_file(f, "Consul token file").map(Some),
         None => Ok(Secret::from_env("CONSUL_HTTP_TOKEN")),
+    }
+}
+
+/// Largest config-entry answer read. A splitter or resolver is a few hundred bytes; an 11 MB
+/// answer once took 620 MB to parse. Over this the source fails with "answer too large".
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// Reads a Consul answer's text, capped at [`MAX_ANSWER_BYTES`].
+async fn text(resp: reqwest::Response, what: &str) -> Result<String, String> {
+    match read_capped(resp, MAX_ANSWER_BYTES).await {
+        Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        Err(BodyError::TooLarge(size)) => Err(format!(
+            "Consul {what}: answer too large ({size}): narrow the query"
+        )),
+        Err(BodyError::Transport(e)) => Err(format!("Consul {what}: answer cut off: {e}")),
     }
 }
 
@@ -125,7 +140,7 @@ impl ConsulClient {
             .await
             .map_err(|e| format!("Consul at {} is unreachable: {e}", self.api.base()))?;
         let status = resp.status();
-        let body = resp.text().await.unwrap_or_default();
+        let body = text(resp, &format!("{kind}/{name}")).await?;
         match status.as_u16() {
             404 => Ok(None),
             200 => serde_json::from_str(&body)
@@ -169,7 +184,9 @@ impl ConsulClient {
                 ))
             })?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
+        let text = text(resp, "write").await.map_err(|e| {
+            RouterError::Failed(format!("{e}; its state is unknown, re-read before acting"))
+        })?;
         match (status, text.trim()) {
             (200, "true") => Ok(true),
             (200, "false") => Ok(false),

@@ -112,6 +112,28 @@ pub struct Shared {
     /// loadtester keeps a gate open until told otherwise, so aviary closes it once Flagger
     /// has taken the step (`n` means one step, not all of them).
     pub open_gates: Mutex<BTreeMap<kinds::ObjRef, f64>>,
+    /// Set once the API server answered discovery: headless uses it to exit non-zero (code
+    /// [`NEVER_REACHED`]) when the cluster was never reached.
+    pub reached: std::sync::atomic::AtomicBool,
+    /// The last connection failure, address and cause, for that exit's message.
+    pub last_failure: Mutex<Option<String>>,
+}
+
+/// Exit status of a headless `aviary kube` that never reached the API server (README:
+/// exit codes).
+pub const NEVER_REACHED: u8 = 3;
+
+/// An error's root cause ("Connection refused (os error 111)", "dns error: …"): kube's own
+/// text for a connection failure is only "client error (Connect)". Errors without a source
+/// (an API status such as 403) keep their own text.
+pub fn causes(e: &dyn std::error::Error) -> String {
+    let mut root = e.to_string();
+    let mut next = e.source();
+    while let Some(c) = next {
+        root = c.to_string();
+        next = c.source();
+    }
+    root
 }
 
 impl Shared {
@@ -135,6 +157,8 @@ impl Shared {
                 .unwrap_or_default(),
             actor,
             open_gates: Mutex::new(BTreeMap::new()),
+            reached: std::sync::atomic::AtomicBool::new(false),
+            last_failure: Mutex::new(None),
         }
     }
 

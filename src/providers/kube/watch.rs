@@ -2,9 +2,9 @@
 //! that turns watch events into `ProviderEvent`s. A watch error (410 Gone, 403, connection
 //! lost) marks that kind's source stale and the watcher restarts; nothing blocks the app.
 
-use super::Shared;
 use super::access;
 use super::kinds::Kind;
+use super::{Shared, causes};
 use crate::domain::observation::SourceId;
 use crate::domain::{Rollout, RolloutKey};
 use crate::msg::{Msg, ProviderEvent};
@@ -26,7 +26,13 @@ pub fn source() -> SourceId {
 enum Internal {
     Event(Kind, Box<watcher::Event<DynamicObject>>),
     Error(Kind, String),
+    /// A failed kind's list answers again: the watcher resumes on its own without an event
+    /// when nothing changed, so without this the kind would read stale forever.
+    Recovered(Kind),
 }
+
+/// How often a failed kind is probed with a one-item list.
+const PROBE: Duration = Duration::from_secs(2);
 
 /// Asks which of the five kinds the server serves, at which version.
 pub async fn discover(client: &kube::Client) -> Result<BTreeMap<Kind, ApiResource>, String> {
@@ -35,7 +41,7 @@ pub async fn discover(client: &kube::Client) -> Result<BTreeMap<Kind, ApiResourc
         .filter(&groups)
         .run()
         .await
-        .map_err(|e| format!("API discovery failed: {e}"))?;
+        .map_err(|e| causes(&e))?;
     let mut out = BTreeMap::new();
     for k in Kind::ALL {
         if let Some(g) = d.get(k.group())
@@ -82,10 +88,17 @@ pub async fn run(
         match discover(&shared.client).await {
             Ok(f) => break f,
             Err(e) => {
+                let failure = format!("Kubernetes API at {url} did not answer: {e}");
+                if let Ok(mut f) = shared.last_failure.lock() {
+                    *f = Some(failure.clone());
+                }
+                let next = format!("{failure}; retrying in {}s", delay.as_secs_f64());
+                // The status line shows it in place of "connecting to …".
+                info(&tx, next.clone()).await;
                 let _ = tx
                     .send(Msg::SourceError {
                         source: source(),
-                        error: format!("{e}; retrying in {}s", delay.as_secs_f64()),
+                        error: next,
                     })
                     .await;
                 tokio::select! {
@@ -96,6 +109,9 @@ pub async fn run(
             }
         }
     };
+    shared
+        .reached
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     // Clears a discovery error shown while the API server did not answer.
     let _ = send(
         &tx,
@@ -167,18 +183,43 @@ async fn watch_kind(
     tx: mpsc::Sender<Internal>,
     cancel: CancellationToken,
 ) {
-    let mut stream = watcher(api, watcher::Config::default())
+    let mut stream = watcher(api.clone(), watcher::Config::default())
         .default_backoff()
         .boxed();
+    let mut failing = false;
+    let mut probe = tokio::time::interval(PROBE);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let item = tokio::select! {
             _ = cancel.cancelled() => return,
             item = stream.next() => item,
+            _ = probe.tick(), if failing => {
+                let one = kube::api::ListParams::default().limit(1);
+                if api.list_metadata(&one).await.is_err() {
+                    continue;
+                }
+                failing = false;
+                if tx.send(Internal::Recovered(kind)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
         };
         let msg = match item {
             None => return,
-            Some(Ok(ev)) => Internal::Event(kind, Box::new(ev)),
-            Some(Err(e)) => Internal::Error(kind, format!("{kind} watch: {e} (restarting)")),
+            Some(Ok(ev)) => {
+                failing = false;
+                Internal::Event(kind, Box::new(ev))
+            }
+            Some(Err(e)) => {
+                // First probe one period from now: the watcher's own retry (sooner) usually
+                // re-lists first, and that event is the better proof.
+                if !failing {
+                    probe.reset();
+                }
+                failing = true;
+                Internal::Error(kind, format!("{kind} watch: {} (restarting)", causes(&e)))
+            }
         };
         if tx.send(msg).await.is_err() {
             return;
@@ -308,16 +349,28 @@ async fn aggregate(
             _ = shared.changed.notified() => {}
             _ = beat.tick() => {
                 force = healthy.clone();
-                // Discovery answered; the connection's own source stays fresh.
-                if !send(&tx, ProviderEvent::Restarted { source: source(), rollouts: Vec::new() }).await {
+                // The connection's own source is fresh while some kind's watch is (or there is
+                // nothing to watch); during an outage it goes stale with the header's badge.
+                let kinds = shared.resources.lock().map(|r| r.len()).unwrap_or(0);
+                if (kinds == 0 || !healthy.is_empty())
+                    && !send(&tx, ProviderEvent::Restarted { source: source(), rollouts: Vec::new() }).await
+                {
                     return;
                 }
             }
             msg = rx.recv() => {
                 let Some(msg) = msg else { return };
                 match msg {
+                    Internal::Recovered(kind) => {
+                        if healthy.insert(kind) {
+                            force.insert(kind);
+                        }
+                    }
                     Internal::Error(kind, e) => {
                         healthy.remove(&kind);
+                        if healthy.is_empty() {
+                            let _ = tx.send(Msg::SourceError { source: source(), error: e.clone() }).await;
+                        }
                         let _ = tx.send(Msg::SourceError { source: kind.source(), error: e }).await;
                         // Only a kind's first failure can unblock the others' first emit.
                         if !settled.insert(kind) {
