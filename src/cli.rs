@@ -258,25 +258,27 @@ impl JudgeKind {
     }
 }
 
-/// The plan flags shared by every autopilot router.
+/// The plan flags shared by every autopilot router. Defaults are the config file's `[plan]`,
+/// else the built-in ones named in each flag's help (the demo fleet gives each service its own).
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Plan (the autopilot's steps and limits)")]
 pub struct PlanArgs {
-    /// Weight added per passing interval, in percent.
+    /// Weight added per passing interval, in percent [default: 10].
     #[arg(long, value_name = "PCT", value_parser = parse_weight, allow_negative_numbers = true)]
     pub step: Option<Weight>,
-    /// Highest weight reached by stepping; passing there promotes to 100 %.
+    /// Highest weight reached by stepping; passing there promotes to 100 % [default: 50].
     #[arg(long, value_name = "PCT", value_parser = parse_weight, allow_negative_numbers = true)]
     pub max_weight: Option<Weight>,
-    /// Time between checks (e.g. 5s).
+    /// Time between checks, e.g. 5s [default: 5s].
     #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub interval: Option<Duration>,
-    /// Failed checks before rolling back.
+    /// Failed checks before rolling back [default: 3].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub threshold: Option<u32>,
-    /// Highest tolerated canary error rate, in percent.
+    /// Highest tolerated canary error rate, in percent [default: 1].
     #[arg(long, value_name = "PCT", value_parser = parse_percent, allow_negative_numbers = true)]
     pub max_error_rate: Option<Weight>,
-    /// Highest tolerated canary p99 latency (e.g. 500ms).
+    /// Highest tolerated canary p99 latency, e.g. 500ms [default: 500ms].
     #[arg(long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub max_p99: Option<Duration>,
     /// Judge: stat (canary vs stable, sequential tests) or threshold (fixed limits).
@@ -577,5 +579,31 @@ mod tests {
             cli.global.event_format,
             crate::change_event::EventFormat::Datadog
         );
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `aviary demo --help` shows the plan flags under their own heading with their defaults.
+    #[test]
+    fn plan_flags_are_grouped_with_their_defaults() {
+        let mut cmd = Cli::command();
+        let demo = cmd.find_subcommand_mut("demo").expect("demo");
+        let help = demo.render_long_help().to_string();
+        let at = help
+            .find("Plan (the autopilot's steps and limits):")
+            .unwrap_or_else(|| panic!("{help}"));
+        let plan = &help[at..];
+        for (flag, default) in [
+            ("--step", "[default: 10]"),
+            ("--interval", "[default: 5s]"),
+            ("--max-p99", "[default: 500ms]"),
+        ] {
+            let i = plan.find(flag).unwrap_or_else(|| panic!("{flag}: {help}"));
+            assert!(plan[i..].contains(default), "{flag}: {help}");
+        }
     }
 }
