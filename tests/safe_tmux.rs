@@ -11,10 +11,14 @@ use std::time::{Duration, Instant};
 use support::servers::*;
 use support::tmux::Tmux;
 
-/// The canary weight in the demo's detail header (`canary v1.1.0 20%`).
+/// The single-rollout demo's canary build, as its header and `x-aviary-build` name it.
+const CANARY: &str = "v1.5.0";
+
+/// The canary weight in the demo's detail header (`■ v1.5.0 canary  20%`).
 fn demo_weight(screen: &str) -> Option<u32> {
-    let i = screen.find("canary v1.1.0 ")?;
-    let rest = &screen[i + "canary v1.1.0 ".len()..];
+    let label = format!("{CANARY} canary");
+    let i = screen.find(&label)?;
+    let rest = &screen[i + label.len()..];
     rest.split('%').next()?.trim().parse().ok()
 }
 
@@ -98,7 +102,7 @@ fn demo_abort_dialog_raced_by_the_autopilot_writes_nothing_and_says_why() {
     );
     assert!(!s.contains("Aborted"), "{s}");
     let addr = router_addr(&s).expect("router address");
-    let canary_seen = (0..40).any(|_| build_of(&addr).contains('4'));
+    let canary_seen = (0..40).any(|_| build_of(&addr) == CANARY);
     assert!(canary_seen, "the router no longer sends the canary traffic");
     tmux.keys("q");
 }
@@ -156,7 +160,7 @@ fn demo_break_glass_abort_gets_through_when_the_audit_disk_fills() {
     });
     let builds: Vec<String> = (0..30).map(|_| build_of(&addr)).collect();
     assert!(
-        builds.iter().all(|b| !b.contains('4')),
+        builds.iter().all(|b| b != CANARY),
         "requests still reach the canary: {builds:?}"
     );
     let fallback = read(&data.join("aviary/audit-fallback.jsonl"));
