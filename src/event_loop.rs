@@ -42,15 +42,27 @@ impl Signals {
         })
     }
 
-    /// Resolves when any of them arrives.
+    /// Resolves when any of them arrives, and remembers which for the exit status.
     pub async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.hup.recv() => {}
-            _ = self.quit.recv() => {}
-            _ = self.int.recv() => {}
-        }
+        let n = tokio::select! {
+            _ = self.term.recv() => 15,
+            _ = self.hup.recv() => 1,
+            _ = self.quit.recv() => 3,
+            _ = self.int.recv() => 2,
+        };
+        RECEIVED.store(n, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// The signal that ended the session, if one did (0: none).
+static RECEIVED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The number of the signal that ended the session, so the process can exit with the
+/// conventional status (128 + N, as a shell reports a process the signal killed) after its
+/// clean shutdown.
+pub fn signal_received() -> Option<i32> {
+    let n = RECEIVED.load(std::sync::atomic::Ordering::SeqCst);
+    (n > 0).then_some(n)
 }
 
 /// Runs the TUI over `session` until quit. Writes in flight drain on screen, then the

@@ -16,7 +16,11 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        // Shut down cleanly after a signal, but say so the way a shell expects: 128 + N.
+        Ok(()) => match aviary::event_loop::signal_received() {
+            Some(n) => ExitCode::from(128 + n as u8),
+            None => ExitCode::SUCCESS,
+        },
         Err(e) if nothing_to_watch(&e) => {
             eprintln!("aviary: {e:#}");
             ExitCode::from(aviary::headless::EXIT_NOTHING_TO_WATCH)
