@@ -45,6 +45,9 @@ pub fn line(app: &App, t: &Tracked) -> Value {
         "builds": builds,
         "step": t.rollout.step.map(|s| s.0).unwrap_or(0),
         "message": t.rollout.message,
+        // The source whose data is stale for this rollout (its provider or its metrics), so
+        // a pipeline reading these lines knows when the numbers stopped being current.
+        "stale": app.stale_source(t).map(|s| s.to_string()),
     })
 }
 

@@ -112,6 +112,9 @@ async fn stopped_prometheus_turns_stale_within_two_refreshes_and_the_autopilot_h
         .find(|l| l.contains("haproxy:be"))
         .unwrap_or_else(|| panic!("no row for haproxy:be in\n{screen}"));
     assert!(row.contains("stale"), "{row}\n{screen}");
+    // Headless lines carry it too, naming the source.
+    let line = aviary::headless::line(&session.app, &session.app.rollouts[&key]);
+    assert_eq!(line["stale"], source.to_string(), "{line}");
 
     // From the moment the source is stale the autopilot holds, for several intervals: no
     // write, the weight stays, the why says so.
