@@ -193,8 +193,11 @@ fn help_says_how_to_close_and_passes_the_next_key_on() {
 #[test]
 fn an_aborted_rollout_offers_r_retry_in_the_footer() {
     let mut app = app();
-    let key = app.visible_keys()[0].clone();
-    assert_eq!(app.rollouts[&key].rollout.phase, Phase::Aborted);
+    let key = app
+        .visible_keys()
+        .into_iter()
+        .find(|k| app.rollouts[k].rollout.phase == Phase::Aborted)
+        .expect("an aborted rollout");
     app.ui.selected = Some(key.clone());
     let footer = screen(&app, 120, 20).last().cloned().expect("footer");
     assert!(footer.contains(" r retry "), "{footer}");
