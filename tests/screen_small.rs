@@ -3,7 +3,7 @@
 //! on an aborted rollout, `w` shows what the router would get as it is typed, the log pane
 //! says when it is empty.
 
-use aviary::app::App;
+use aviary::app::{App, Modal};
 use aviary::domain::observation::SourceId;
 use aviary::domain::{
     ActionKind, Build, Capabilities, Controller, Owner, Phase, Plan, ProviderKind, Role, Rollout,
@@ -225,11 +225,21 @@ fn w_shows_the_routers_rule_and_the_exact_weight_as_typed() {
     for _ in 0..2 {
         press(&mut app, KeyCode::Backspace);
     }
+    // A key that would make the text something the router cannot take is not typed: 101
+    // stays 10, a third decimal is dropped, and so is a letter.
     for c in "101".chars() {
         press(&mut app, KeyCode::Char(c));
     }
     let footer = screen(&app, 120, 20).last().cloned().expect("footer");
-    assert!(footer.contains("101:"), "{footer}");
+    assert!(!footer.contains("101"), "{footer}");
+    assert!(footer.contains("canary 26/256 = 10.16%"), "{footer}");
+    for c in ".255x".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    let Some(Modal::Prompt { input, .. }) = &app.ui.modal else {
+        panic!("the prompt closed")
+    };
+    assert_eq!(input, "10.25");
 }
 
 #[test]

@@ -234,6 +234,32 @@ pub fn haproxy_rounding_note(canary: u16) -> String {
     )
 }
 
+/// Whether `text` can still become a weight this router takes, as it is typed: digits, at
+/// most one `.` with no more decimals than the router stores (none for whole-percent
+/// routers), an optional `%` at the end, and never above 100. The `w` prompt drops a key that
+/// would break this, so what is typed is always something the router can take.
+pub fn typeable(kind: ProviderKind, text: &str) -> bool {
+    let decimals = match kind {
+        ProviderKind::Istio | ProviderKind::Smi | ProviderKind::Nginx => 0,
+        _ => 2,
+    };
+    let body = text.strip_suffix('%').unwrap_or(text);
+    if body.is_empty() || body.contains('%') {
+        return body.is_empty() && text.is_empty();
+    }
+    let mut parts = body.splitn(2, '.');
+    let whole = parts.next().unwrap_or("");
+    let frac = parts.next();
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if !digits(whole) || whole.len() > 3 || frac.is_some_and(|f| !digits(f)) {
+        return false;
+    }
+    if frac.is_some_and(|f| f.len() > decimals || decimals == 0) {
+        return false;
+    }
+    body.parse::<f64>().map_or(whole.is_empty(), |v| v <= 100.0)
+}
+
 /// Checks an exact weight against the router's own rule before any dialog confirms it;
 /// `Ok(Some(note))` when the router will round. One place, so the dialog, `update` and the
 /// provider cannot disagree about what a router can take.
@@ -340,6 +366,19 @@ mod tests {
                 .unwrap_err()
                 .contains(CONTROLLER_OWNS_ROUTE)
         );
+    }
+
+    #[test]
+    fn only_what_the_router_takes_can_be_typed() {
+        assert!(typeable(ProviderKind::Consul, "12.5"));
+        assert!(typeable(ProviderKind::Consul, "12.55%"));
+        assert!(!typeable(ProviderKind::Consul, "12.555"));
+        assert!(!typeable(ProviderKind::Istio, "12."));
+        assert!(typeable(ProviderKind::Istio, "12"));
+        assert!(!typeable(ProviderKind::Istio, "101"));
+        assert!(!typeable(ProviderKind::Haproxy, "1a"));
+        assert!(!typeable(ProviderKind::Haproxy, "5%5"));
+        assert!(typeable(ProviderKind::Haproxy, ""));
     }
 
     #[test]

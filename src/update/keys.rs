@@ -146,8 +146,13 @@ fn prompt(
         KeyCode::Backspace => {
             input.pop();
         }
-        KeyCode::Char(c) if (c.is_ascii_digit() || c == '.' || c == '%') && input.len() < 8 => {
-            input.push(c);
+        KeyCode::Char(c) => {
+            // Only keys that keep the text something this router can take.
+            let mut next = input.clone();
+            next.push(c);
+            if crate::domain::weight::typeable(target.provider, &next) {
+                input = next;
+            }
         }
         KeyCode::Enter => {
             let Some(t) = app.rollouts.get(&target) else {
