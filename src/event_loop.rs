@@ -1,6 +1,7 @@
 //! The TUI's single loop: one task owns the terminal and turns terminal events, worker
 //! messages and the clock into `Msg`s for `update`, drawing only when something changed and
-//! at most `fps` times a second (STYLE §3).
+//! at most `fps` times a second; docs/ARCHITECTURE.md
+//! describes the loop.
 
 use crate::msg::Msg;
 use crate::session::Session;

@@ -4,39 +4,7 @@
 
 mod support;
 
-use std::time::Duration;
-use support::tmux::Tmux;
-
-fn router_addr(screen: &str) -> Option<String> {
-    let i = screen.find("router http://")?;
-    let rest = &screen[i + "router http://".len()..];
-    let addr: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-        .collect();
-    addr.contains(':').then_some(addr)
-}
-
-fn build_of(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to the demo router");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    write!(
-        s,
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read");
-    resp.lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("x-aviary-build:")
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_else(|| panic!("no x-aviary-build header in {resp}"))
-}
+use support::tmux::{Tmux, build_of, router_addr};
 
 /// The first table row's text (the line after the column headings).
 fn first_row(screen: &str) -> Option<&str> {

@@ -1,6 +1,6 @@
 //! The provider task's own copy of every watched object, and the one place that turns them
-//! into domain rollouts. It lives in the provider (STYLE §4: the `App` gets converted copies
-//! only), is shared with the router so writes are built from the freshest objects, and
+//! into domain rollouts. It lives in the provider (the `App` only ever gets converted copies,
+//! never the objects), is shared with the router so writes are built from the freshest objects, and
 //! decides ownership across kinds: a router object claimed by a Rollout or Canary is shown
 //! under its owner, not as a raw route.
 

@@ -3,7 +3,8 @@
 //!
 //! One provider task discovers which kinds are installed, asks RBAC what the user may do,
 //! runs one `kube::runtime::watcher` per kind (with backoff) and converts objects into domain
-//! rollouts inside the task; the app only ever receives converted copies (STYLE §4). The
+//! rollouts inside the task; the app only ever receives converted copies (workers never share
+//! state with the app). The
 //! [`router::KubeRouter`] shares the provider's catalog so writes are built from the freshest
 //! objects.
 
