@@ -1,5 +1,5 @@
 //! A local stand-in Kubernetes API serving N rollouts, for measuring aviary at scale
-//! (`scripts/scale.sh`). It is the same stand-in the kube tests use (`tests/support/fake_api.rs`:
+//! (`scripts/scale.sh`). It is the same stand-in the kube tests use (`tests/it/support/fake_api.rs`:
 //! discovery, list, watch with bookmarks, PATCH, access reviews), filled with a mix of Argo
 //! Rollouts, Flagger Canaries, Istio VirtualServices, Gateway API HTTPRoutes and SMI
 //! TrafficSplits across namespaces, and optionally changing some of them every second.
@@ -8,7 +8,7 @@
 //! writes a kubeconfig for it and serves until killed.
 
 #[allow(dead_code)]
-#[path = "../tests/support/fake_api.rs"]
+#[path = "../tests/it/support/fake_api.rs"]
 mod fake_api;
 
 use serde_json::{Value, json};

@@ -1,0 +1,503 @@
+//! Property tests (proptest) for every parser of outside input: theme, config, query
+//! templates, Prometheus JSON, HAProxy `show stat` CSV, Consul entries and Kubernetes objects
+//! into rollouts. The property is the same everywhere: any input gives a value or an error,
+//! never a panic, and what comes out is bounded by what went in. This is proptest (random,
+//! shrinking), not coverage-guided fuzzing: only the stable toolchain is available, and
+//! cargo-fuzz needs nightly. Case counts are bounded so the whole file runs in well under a
+//! minute under `cargo test`; inputs that ever failed are kept under `tests/corpus/<parser>/`
+//! and replayed by `corpus_replays_without_panics`.
+
+use crate::support;
+
+use aviary::domain::{ProviderKind, RolloutKey};
+use aviary::metrics::prometheus::{MAX_SERIES, parse_response};
+use aviary::metrics::templates::{BuildTarget, Target, Template, by_build};
+use aviary::providers::consul::{Splitter, check_sum};
+use aviary::providers::haproxy::{health, parse_stat, row_totals};
+use aviary::providers::kube::access::Access;
+use aviary::providers::kube::catalog::{Catalog, Options};
+use aviary::providers::kube::kinds::Kind;
+use proptest::prelude::*;
+use proptest::test_runner::Config as PropConfig;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+fn cases(n: u32) -> PropConfig {
+    PropConfig {
+        cases: n,
+        failure_persistence: None,
+        ..PropConfig::default()
+    }
+}
+
+/// Any JSON value, a few levels deep, with the strings parsers care about mixed in.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|f| json!(f)),
+        "[a-zA-Z0-9 ._/{}\"=-]{0,12}".prop_map(Value::String),
+        prop::sample::select(vec![
+            "NaN", "+Inf", "-Inf", "1e309", "-0", "", "100", "50", "0.5", "vector", "matrix",
+            "scalar", "string", "success", "error",
+        ])
+        .prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(json_key(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn json_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "metric",
+            "value",
+            "values",
+            "resultType",
+            "result",
+            "status",
+            "data",
+            "Splits",
+            "Weight",
+            "Service",
+            "ServiceSubset",
+            "Name",
+            "Kind",
+            "ModifyIndex",
+            "spec",
+            "status",
+            "weight",
+            "destination",
+            "host",
+            "subset",
+            "http",
+            "route",
+            "backendRefs",
+            "steps",
+            "setWeight",
+            "canary",
+            "stableService",
+            "canaryService",
+            "trafficRouting",
+            "analysis",
+            "maxWeight",
+            "stepWeight",
+            "targetRef",
+            "phase",
+            "canaryWeight",
+            "rules",
+            "backends",
+            "name",
+            "annotations",
+            "paused",
+            "currentStepIndex",
+        ])
+        .prop_map(String::from),
+        "[a-z]{1,6}",
+    ]
+}
+
+/// Replaces the node at `pick` (an index into every node, parents first) with `with`.
+fn mutate(v: &mut Value, pick: usize, with: Value) {
+    fn walk(v: &mut Value, left: &mut usize, with: &mut Option<Value>) {
+        if with.is_none() {
+            return;
+        }
+        if *left == 0 {
+            *v = with.take().unwrap_or(Value::Null);
+            return;
+        }
+        *left -= 1;
+        match v {
+            Value::Array(a) => a.iter_mut().for_each(|c| walk(c, left, with)),
+            Value::Object(o) => o.values_mut().for_each(|c| walk(c, left, with)),
+            _ => {}
+        }
+    }
+    fn count(v: &Value) -> usize {
+        1 + match v {
+            Value::Array(a) => a.iter().map(count).sum(),
+            Value::Object(o) => o.values().map(count).sum(),
+            _ => 0,
+        }
+    }
+    let mut left = pick % count(v);
+    walk(v, &mut left, &mut Some(with));
+}
+
+fn targets() -> impl Strategy<Value = Vec<Target>> {
+    let labels = prop::collection::btree_map("[a-z_]{1,8}", "[ -~]{0,10}", 0..3);
+    let build = ("[ -~]{0,8}", labels).prop_map(|(name, labels)| BuildTarget { name, labels });
+    prop::collection::vec(
+        ("[ -~]{1,10}", prop::collection::vec(build, 0..3)).prop_map(|(k, builds)| Target {
+            key: RolloutKey::new(ProviderKind::Haproxy, k),
+            builds,
+        }),
+        0..3,
+    )
+}
+
+// ---- Prometheus JSON ------------------------------------------------------------------------
+
+fn prometheus(status: u16, body: &[u8], targets: &[Target]) {
+    match parse_response(status, body) {
+        Ok(a) => {
+            if let Ok(v) = a.into_vector() {
+                assert!(v.len() <= MAX_SERIES);
+                let _ = by_build(&v, targets);
+            }
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
+
+fn prometheus_fixture_bodies() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut stack = vec![support::fixture_path("prometheus")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "json") {
+                out.push(std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+proptest! {
+    #![proptest_config(cases(300))]
+
+    #[test]
+    fn prometheus_any_bytes(status in any::<u16>(), body in prop::collection::vec(any::<u8>(), 0..400)) {
+        prometheus(status, &body, &[]);
+    }
+
+    #[test]
+    fn prometheus_any_envelope(
+        status in prop::sample::select(vec!["success", "error", "pending"]),
+        rt in prop::sample::select(vec!["vector", "matrix", "scalar", "string", "streams"]),
+        result in json_value(),
+        extra in json_value(),
+        targets in targets(),
+    ) {
+        let body = json!({"status": status, "data": {"resultType": rt, "result": result}, "warnings": extra});
+        prometheus(200, body.to_string().as_bytes(), &targets);
+    }
+
+    #[test]
+    fn prometheus_fixtures_cut_and_mutated(pick in any::<prop::sample::Index>(), at in any::<prop::sample::Index>(), node in any::<usize>(), with in json_value()) {
+        let bodies = prometheus_fixture_bodies();
+        prop_assume!(!bodies.is_empty());
+        let body = pick.get(&bodies);
+        prometheus(200, &body[..at.index(body.len() + 1)], &[]);
+        if let Ok(mut v) = serde_json::from_slice::<Value>(body) {
+            mutate(&mut v, node, with);
+            prometheus(200, v.to_string().as_bytes(), &[]);
+        }
+    }
+}
+
+// ---- HAProxy show stat ----------------------------------------------------------------------
+
+fn haproxy(csv: &str) {
+    let rows = parse_stat(csv);
+    for row in rows.values() {
+        let _ = row_totals(row);
+    }
+    let _ = health(&rows, &["stable", "canary"]);
+}
+
+proptest! {
+    #![proptest_config(cases(300))]
+
+    #[test]
+    fn haproxy_show_stat_any_text(text in "[ -~\n,#]{0,300}") {
+        haproxy(&text);
+    }
+
+    #[test]
+    fn haproxy_show_stat_shaped(
+        cols in prop::collection::vec(prop::sample::select(vec!["pxname", "svname", "status", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "rtime", "weight", "stot", "check_status", ""]), 0..12),
+        rows in prop::collection::vec(prop::collection::vec("(-?[0-9]{0,20}(\\.[0-9]*)?|NaN|inf|UP|DOWN|MAINT|no check|stable|canary|)", 0..14), 0..5),
+    ) {
+        let mut csv = format!("# {}\n", cols.join(","));
+        for r in rows {
+            csv.push_str(&r.join(","));
+            csv.push('\n');
+        }
+        haproxy(&csv);
+    }
+}
+
+// ---- Consul entries -------------------------------------------------------------------------
+
+fn consul(entry: Value) {
+    let s = Splitter { entry, index: 1 };
+    let splits = s.splits();
+    let dest = s.destinations();
+    assert!(dest.len() <= splits.len());
+    let _ = check_sum(&s.entry);
+}
+
+proptest! {
+    #![proptest_config(cases(300))]
+
+    #[test]
+    fn consul_any_entry(entry in json_value()) {
+        consul(entry);
+    }
+
+    #[test]
+    fn consul_shaped_splitter(splits in prop::collection::vec(
+        (json_value(), json_value(), json_value()).prop_map(|(w, svc, sub)| json!({"Weight": w, "Service": svc, "ServiceSubset": sub})),
+        0..5,
+    ), name in json_value()) {
+        consul(json!({"Kind": "service-splitter", "Name": name, "Splits": splits}));
+    }
+}
+
+// ---- Kubernetes objects into rollouts -------------------------------------------------------
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(p);
+        }
+    }
+}
+
+/// Every fixture object of a watched kind, as JSON.
+fn kube_fixtures() -> &'static [(Kind, Value)] {
+    static ALL: std::sync::OnceLock<Vec<(Kind, Value)>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut files = Vec::new();
+        yaml_files(&support::fixture_path(""), &mut files);
+        files.sort();
+        let mut out = Vec::new();
+        for f in files {
+            let Ok(text) = std::fs::read_to_string(&f) else {
+                continue;
+            };
+            let Ok(docs) = serde_saphyr::from_multiple::<Value>(&text) else {
+                continue;
+            };
+            for d in docs {
+                if let Some(k) = d.get("kind").and_then(Value::as_str).and_then(kind_named) {
+                    out.push((k, d));
+                }
+            }
+        }
+        out
+    })
+}
+
+fn kind_named(name: &str) -> Option<Kind> {
+    Kind::ALL.into_iter().find(|k| k.name() == name)
+}
+
+fn kube(objs: Vec<(Kind, Value)>) {
+    let mut cat = Catalog::new(Options::default(), Access::all());
+    for (kind, v) in objs {
+        if let Ok(o) = serde_json::from_value(v) {
+            cat.apply(kind, o);
+        }
+    }
+    let _ = cat.rollouts();
+}
+
+proptest! {
+    #![proptest_config(cases(150))]
+
+    #[test]
+    fn kube_fixtures_mutated(
+        picks in prop::collection::vec((any::<prop::sample::Index>(), any::<usize>(), json_value()), 1..4),
+    ) {
+        let all = kube_fixtures();
+        prop_assume!(!all.is_empty());
+        let objs = picks.into_iter().map(|(i, node, with)| {
+            let (kind, mut v) = i.get(all).clone();
+            mutate(&mut v, node, with);
+            // Keep it an object the watcher would hand over (metadata with a name).
+            if let Some(o) = v.as_object_mut() {
+                o.entry("metadata").or_insert(json!({"name": "x", "namespace": "ns"}));
+            }
+            (kind, v)
+        }).collect();
+        kube(objs);
+    }
+}
+
+// ---- Theme, config and query template files -------------------------------------------------
+
+/// TOML-ish text from lines that are mostly right: known keys, odd values, sections.
+fn toml_text(keys: Vec<&'static str>) -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        (
+            prop::sample::select(keys),
+            prop_oneof![
+                "\"[ -~]{0,10}\"".prop_map(|s| s),
+                "-?[0-9]{1,12}(\\.[0-9]{0,3})?",
+                Just("\"#89b4fa\"".to_string()),
+                Just("\"5s\"".to_string()),
+                Just("\"{filter}\"".to_string()),
+                Just("[]".to_string()),
+                Just("[\"a\", \"b\"]".to_string()),
+                Just("{ x = 1 }".to_string()),
+                Just("true".to_string()),
+            ]
+        )
+            .prop_map(|(k, v)| format!("{k} = {v}")),
+        prop::sample::select(vec![
+            "[colors]", "[plan]", "[keys]", "[[x]]", "[", "#", "\"", "'''"
+        ])
+        .prop_map(String::from),
+        "[ -~]{0,20}",
+    ];
+    prop::collection::vec(line, 0..10).prop_map(|l| l.join("\n"))
+}
+
+const THEME_KEYS: [&str; 8] = [
+    "name",
+    "extends",
+    "fg",
+    "bg",
+    "canary",
+    "stale",
+    "phase-failed",
+    "selected-bg",
+];
+const CONFIG_KEYS: [&str; 10] = [
+    "theme",
+    "fps",
+    "step",
+    "max-weight",
+    "interval",
+    "threshold",
+    "max-error-rate",
+    "max-p99",
+    "abort",
+    "quit",
+];
+const TEMPLATE_KEYS: [&str; 7] = [
+    "build_labels",
+    "requests",
+    "errors",
+    "p50",
+    "p99",
+    "latency_to_ms",
+    "window",
+];
+
+fn theme_text(text: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.toml"), text).unwrap();
+    let _ = aviary::theme::load("t", Some(dir.path())).map_err(|e| e.to_string());
+    let _ = aviary::theme::load_all("dark", Some(dir.path()));
+}
+
+fn config_text(text: &str) {
+    let _ = aviary::config::Config::parse("c.toml", text).map_err(|e| e.to_string());
+}
+
+fn template_text(text: &str, targets: &[Target]) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.toml");
+    std::fs::write(&p, text).unwrap();
+    if let Ok(t) = Template::load(&p) {
+        let _ = t.render(&t.requests, targets);
+        let _ = t.filter(targets);
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(150))]
+
+    #[test]
+    fn theme_files(text in toml_text(THEME_KEYS.to_vec())) {
+        theme_text(&text);
+    }
+
+    #[test]
+    fn config_files(text in toml_text(CONFIG_KEYS.to_vec())) {
+        config_text(&text);
+    }
+
+    #[test]
+    fn template_files(text in toml_text(TEMPLATE_KEYS.to_vec()), targets in targets()) {
+        template_text(&text, &targets);
+    }
+
+    #[test]
+    fn builtin_templates_render_any_targets(targets in targets()) {
+        for plane in [
+            aviary::metrics::templates::DataPlane::Istio,
+            aviary::metrics::templates::DataPlane::Haproxy,
+            aviary::metrics::templates::DataPlane::Consul,
+            aviary::metrics::templates::DataPlane::Linkerd,
+            aviary::metrics::templates::DataPlane::Envoy,
+            aviary::metrics::templates::DataPlane::Nginx,
+        ] {
+            if let Some(t) = Template::builtin(plane) {
+                let q = t.render(&t.requests, &targets);
+                prop_assert!(!q.contains("{filter}"), "{q}");
+            }
+        }
+    }
+}
+
+// ---- Corpus ---------------------------------------------------------------------------------
+
+/// Every file under `tests/corpus/<parser>/` goes through that parser again.
+#[test]
+fn corpus_replays_without_panics() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut n = 0;
+    for dir in std::fs::read_dir(&root).unwrap().flatten() {
+        if !dir.path().is_dir() {
+            continue;
+        }
+        let parser = dir.file_name().to_string_lossy().to_string();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.file_name().is_some_and(|f| f != "README.md"))
+            .collect();
+        files.sort();
+        for f in files {
+            let bytes = std::fs::read(&f).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            match parser.as_str() {
+                "prometheus" => prometheus(200, &bytes, &[]),
+                "haproxy" => haproxy(&text),
+                "consul" => consul(serde_json::from_slice(&bytes).unwrap_or(Value::Null)),
+                "kube" => {
+                    let v: Value = serde_json::from_slice(&bytes).unwrap();
+                    let kind = v["kind"].as_str().and_then(kind_named).unwrap();
+                    kube(vec![(kind, v)]);
+                }
+                "theme" => theme_text(&text),
+                "config" => config_text(&text),
+                "template" => template_text(&text, &[]),
+                other => panic!("tests/corpus/{other}: no parser of that name"),
+            }
+            n += 1;
+        }
+    }
+    assert!(n > 0, "the corpus is empty");
+}
