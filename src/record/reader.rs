@@ -4,7 +4,14 @@
 //! parse is an error naming the file and line.
 
 use super::{Entry, FORMAT, Header};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// Largest recording replayed. Replay holds the whole file and its entries in memory; a
+/// busy hour of a thousand rollouts records about 1.6 GB, so the cap stops a mistaken path
+/// (a disk image, `/dev/zero`) long before memory runs out while still taking a normal
+/// incident's recording. A longer one can be cut with `head -n` (the header is line 1).
+pub const MAX_BYTES: u64 = 512 << 20;
 
 /// Why a file cannot be replayed.
 #[derive(Debug, thiserror::Error)]
@@ -64,12 +71,34 @@ pub struct Recording {
 pub struct Reader;
 
 impl Reader {
-    /// Reads `path` whole.
+    /// Reads `path` whole: a regular file (a FIFO or device could block or never end) of at
+    /// most [`MAX_BYTES`].
     pub fn open(path: &Path) -> Result<Recording, RecordingError> {
-        let bytes = std::fs::read(path).map_err(|err| RecordingError::Io {
+        let io = |err| RecordingError::Io {
             file: path.into(),
             err,
-        })?;
+        };
+        let too_large = |n: u64| {
+            io(std::io::Error::other(format!(
+                "{} MiB is over the {} MiB limit for a recording; replay a part of it (`head -n 100000 FILE > part.jsonl`)",
+                n >> 20,
+                MAX_BYTES >> 20
+            )))
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::other("not a regular file")));
+        }
+        if meta.len() > MAX_BYTES {
+            return Err(too_large(meta.len()));
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_BYTES {
+            return Err(too_large(bytes.len() as u64));
+        }
         Self::parse(path, &String::from_utf8_lossy(&bytes))
     }
 

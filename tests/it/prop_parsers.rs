@@ -1,6 +1,6 @@
 //! Property tests (proptest) for every parser of outside input: theme, config, query
-//! templates, Prometheus JSON, HAProxy `show stat` CSV, Consul entries and Kubernetes objects
-//! into rollouts. The property is the same everywhere: any input gives a value or an error,
+//! templates, Prometheus JSON, HAProxy `show stat` CSV, Consul entries, Kubernetes objects
+//! into rollouts, and recordings (read back and replayed through `update`). The property is the same everywhere: any input gives a value or an error,
 //! never a panic, and what comes out is bounded by what went in. This is proptest (random,
 //! shrinking), not coverage-guided fuzzing: only the stable toolchain is available, and
 //! cargo-fuzz needs nightly. Case counts are bounded so the whole file runs in well under a
@@ -17,6 +17,8 @@ use aviary::providers::haproxy::{health, parse_stat, row_totals};
 use aviary::providers::kube::access::Access;
 use aviary::providers::kube::catalog::{Catalog, Options};
 use aviary::providers::kube::kinds::Kind;
+use aviary::record::Reader;
+use aviary::update::update;
 use proptest::prelude::*;
 use proptest::test_runner::Config as PropConfig;
 use serde_json::{Value, json};
@@ -460,6 +462,68 @@ proptest! {
     }
 }
 
+// ---- Recordings ------------------------------------------------------------------------------
+
+/// A real recording: `aviary --headless --record F demo --scenario faulty --pace fast
+/// --duration 4s` (ticks, provider upserts, metrics batches, the rollback's write results).
+fn seed_recording() -> &'static str {
+    include_str!("../corpus/recording/demo_faulty.jsonl")
+}
+
+/// Parses `text` as a recording; when it parses, replays every entry through `update` from
+/// the header's app, as `aviary replay` does. Neither may panic, and a parse keeps no more
+/// entries than the text has lines.
+fn recording(text: &str) {
+    let Ok(rec) = Reader::parse(Path::new("prop.jsonl"), text) else {
+        return;
+    };
+    assert!(rec.entries.len() <= text.lines().count());
+    if let Some(line) = rec.truncated_at {
+        assert_eq!(line, text.split_inclusive('\n').count(), "only the last line can be cut");
+    }
+    let mut app = rec.header.app();
+    for e in rec.entries {
+        let _ = update(&mut app, e.msg);
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(96))]
+
+    /// Any bytes after a valid header.
+    #[test]
+    fn recording_any_tail(tail in prop::collection::vec(any::<u8>(), 0..600)) {
+        let header = seed_recording().lines().next().unwrap_or_default();
+        recording(&format!("{header}\n{}", String::from_utf8_lossy(&tail)));
+    }
+
+    /// The real recording cut at any byte, one byte changed, or one entry's JSON mutated.
+    #[test]
+    fn recording_cut_and_mutated(
+        at in any::<prop::sample::Index>(),
+        flip in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        line in any::<prop::sample::Index>(),
+        node in any::<usize>(),
+        with in json_value(),
+    ) {
+        let seed = seed_recording();
+        let mut cut = seed.as_bytes()[..at.index(seed.len() + 1)].to_vec();
+        if !cut.is_empty() {
+            let i = flip.index(cut.len());
+            cut[i] = byte;
+        }
+        recording(&String::from_utf8_lossy(&cut));
+        let mut lines: Vec<String> = seed.lines().map(str::to_string).collect();
+        let i = line.index(lines.len());
+        if let Ok(mut v) = serde_json::from_str::<Value>(&lines[i]) {
+            mutate(&mut v, node, with);
+            lines[i] = v.to_string();
+        }
+        recording(&(lines.join("\n") + "\n"));
+    }
+}
+
 // ---- Corpus ---------------------------------------------------------------------------------
 
 /// Every file under `tests/corpus/<parser>/` goes through that parser again.
@@ -494,6 +558,7 @@ fn corpus_replays_without_panics() {
                 "theme" => theme_text(&text),
                 "config" => config_text(&text),
                 "template" => template_text(&text, &[]),
+                "recording" => recording(&text),
                 other => panic!("tests/corpus/{other}: no parser of that name"),
             }
             n += 1;
