@@ -56,5 +56,6 @@ mod screen_freshness;
 mod screen_plans;
 mod screen_small;
 mod screen_update;
+mod signals;
 mod simulate;
 mod update_state;

@@ -479,7 +479,11 @@ fn recording(text: &str) {
     };
     assert!(rec.entries.len() <= text.lines().count());
     if let Some(line) = rec.truncated_at {
-        assert_eq!(line, text.split_inclusive('\n').count(), "only the last line can be cut");
+        assert_eq!(
+            line,
+            text.split_inclusive('\n').count(),
+            "only the last line can be cut"
+        );
     }
     let mut app = rec.header.app();
     for e in rec.entries {
