@@ -7,7 +7,9 @@
 //! send one JSON Patch on its `canary-weight` annotation guarded by a `test` on the
 //! resourceVersion the screen showed; `n` on the OpenKruise Rollout must send the approval
 //! `kubectl-kruise rollout approve` sends (a merge patch of `currentStepState: StepReady` on
-//! the `/status` subresource, carrying that resourceVersion). Both are audited.
+//! the `/status` subresource, carrying that resourceVersion). Both are audited. Argo's Consul
+//! plugin: `w` on its Rollout is refused and sends nothing; `w` on a consul-k8s ServiceSplitter
+//! nobody drives sends its JSON Patch.
 
 mod support;
 
@@ -169,4 +171,105 @@ async fn w_on_the_nginx_canary_and_n_on_the_kruise_rollout_send_their_patches() 
     }
     tmux.keys("q");
     tmux.wait("aviary to exit", 10, |s| !s.contains("kruise:default"));
+}
+
+/// Argo's Consul plugin, driven as a person would: the Rollout is listed and the
+/// ServiceSplitter it names is not (it is under the Rollout); `w` on the Rollout is refused on
+/// screen with nothing sent; `w 25 Enter y` on a ServiceSplitter nobody drives sends one JSON
+/// Patch testing its resourceVersion and old weights.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn w_is_refused_on_a_consul_plugin_rollout_and_patches_an_unowned_splitter() {
+    if !have("tmux") {
+        return;
+    }
+    let api = FakeApi::start().await;
+    for f in [
+        "consul/argo-plugin/canary_rollout.yaml",
+        "consul/argo-plugin/service_splitter.yaml",
+        "consul/config-entries/service-splitter-two-subsets.k8s.yaml",
+    ] {
+        for d in support::docs(f) {
+            api.insert(d);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, api.kubeconfig("default")).unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let cmd = format!(
+        "XDG_CONFIG_HOME={} {} --audit-log {} --fps 20 kube --kubeconfig {}",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_aviary"),
+        audit.display(),
+        kc.display()
+    );
+    let tmux = Tmux::shell("reach-consul", 140, 36, &cmd);
+    tmux.wait("the Rollout and the unowned splitter", 30, |s| {
+        row(s, "argo:default/static-server").is_some()
+            && row(s, "consul:default/web").is_some_and(|l| l.contains("10%"))
+    });
+    assert!(
+        row(&tmux.screen(), "consul:default/static-server").is_none(),
+        "the plugin's splitter is listed on its own:\n{}",
+        tmux.screen()
+    );
+    api.clear_requests();
+    tmux.keys("/");
+    for k in ["a", "r", "g", "o", "Enter"] {
+        tmux.keys(k);
+    }
+    tmux.wait("only the Argo row", 10, |s| {
+        row(s, "argo:default/static-server").is_some() && row(s, "consul:").is_none()
+    });
+    tmux.keys("w");
+    tmux.wait("the refusal", 10, |s| {
+        s.contains("set weight is off: controller owns this route")
+    });
+    assert!(!tmux.screen().contains("Set weight"), "{}", tmux.screen());
+
+    let rv = api
+        .object_in("consul.hashicorp.com", "servicesplitters", "default", "web")
+        .unwrap()["metadata"]["resourceVersion"]
+        .clone();
+    tmux.keys("/");
+    for _ in 0..4 {
+        tmux.keys("BSpace");
+    }
+    for k in ["w", "e", "b", "Enter"] {
+        tmux.keys(k);
+    }
+    tmux.wait("only the splitter row", 10, |s| {
+        row(s, "consul:default/web").is_some() && row(s, "argo:").is_none()
+    });
+    tmux.keys("w");
+    tmux.wait("the weight prompt", 10, |s| s.contains("Set weight"));
+    for k in ["2", "5", "Enter"] {
+        tmux.keys(k);
+    }
+    tmux.wait("the confirm dialog", 10, |s| {
+        s.contains("Confirm set weight")
+    });
+    tmux.keys("y");
+    let ps = wait_patches(&api, 1, "the splitter patch");
+    assert_eq!(ps.len(), 1, "only the unowned splitter is written: {ps:#?}");
+    assert_eq!(
+        ps[0].path,
+        "/apis/consul.hashicorp.com/v1alpha1/namespaces/default/servicesplitters/web"
+    );
+    assert_eq!(ps[0].content_type, "application/json-patch+json");
+    assert_eq!(
+        ps[0].body,
+        json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+            {"op": "test", "path": "/spec/splits/0/weight", "value": 90},
+            {"op": "test", "path": "/spec/splits/1/weight", "value": 10},
+            {"op": "replace", "path": "/spec/splits/0/weight", "value": 75},
+            {"op": "replace", "path": "/spec/splits/1/weight", "value": 25},
+        ])
+    );
+    tmux.wait("the splitter at its new weight", 15, |s| {
+        row(s, "consul:default/web").is_some_and(|l| l.contains("25%"))
+    });
+    tmux.keys("q");
+    tmux.wait("aviary to exit", 10, |s| !s.contains("consul:default"));
 }
