@@ -247,3 +247,20 @@ fn stale_metrics_withdraw_an_ok() {
         advice.why
     );
 }
+
+/// Without any metrics the judge says nothing at all: no badge, no judge line.
+#[test]
+fn no_metrics_no_advice() {
+    let mut app = app_with(false);
+    let effects = update(&mut app, Msg::Tick(start() + Duration::from_secs(10)));
+    assert!(effects.is_empty());
+    let k = key(&app, KRUISE);
+    assert!(app.rollouts[&k].adviser.as_ref().unwrap().advice.is_none());
+    app.ui.selected = Some(k);
+    app.ui.detail = true;
+    let (text, _) = screen(&app);
+    assert!(
+        !text.contains("judge:") && !text.contains("judge  "),
+        "{text}"
+    );
+}

@@ -139,7 +139,11 @@ impl Adviser {
                     why: d.message,
                 });
             }
-            Move::Hold => self.wait(d.message),
+            // An adviser holds nothing: "holding at 20%: need …" reads "no verdict at 20%: …".
+            Move::Hold => self.wait(match d.message.strip_prefix("holding") {
+                Some(rest) => format!("no verdict{rest}"),
+                None => d.message,
+            }),
         }
     }
 

@@ -33,38 +33,19 @@ fn stale(
     }
 }
 
-/// Asks the judge about every rollout it advises on. Only the advice changes: no effect is
-/// returned, so nothing here can write.
+/// Asks the judge about every rollout it advises on, once metrics have reached it (without
+/// them there is nothing to say). Only the advice changes: no effect is returned, so nothing
+/// here can write.
 fn advise(app: &mut App) {
-    let now = app.now;
-    let judge = app.judge.clone();
-    let keys: Vec<_> = app
-        .rollouts
-        .iter()
-        .filter(|(_, t)| t.adviser.is_some())
-        .map(|(k, _)| k.clone())
-        .collect();
-    for key in keys {
-        let Some(t) = app.rollouts.get_mut(&key) else {
+    let (now, stale_after) = (app.now, app.stale_after);
+    for t in app.rollouts.values_mut() {
+        let (Some(a), Some(source)) = (t.adviser.as_mut(), t.metrics_source.as_ref()) else {
             continue;
         };
-        let Some(a) = t.adviser.as_ref() else {
-            continue;
-        };
-        let why = stale(
-            &app.sources,
-            now,
-            app.stale_after,
-            t.metrics_source.as_ref(),
-            &a.memory,
-        );
         let weight = t.rollout.canary_weight();
-        let (plan, Some(a)) = (&t.plan, t.adviser.as_mut()) else {
-            continue;
-        };
-        match why {
-            Some(why) => a.stale(why.replace("holding: ", "no verdict: "), now),
-            None => a.advise(plan, judge.as_ref(), weight, app.stale_after, now),
+        match stale(&app.sources, now, stale_after, Some(source), &a.memory) {
+            Some(why) => a.stale(why.replacen("holding", "no verdict", 1), now),
+            None => a.advise(&t.plan, app.judge.as_ref(), weight, stale_after, now),
         }
     }
 }
