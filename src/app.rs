@@ -5,7 +5,7 @@ use crate::domain::Weight;
 use crate::domain::change::{Command, OpId, Origin};
 use crate::domain::observation::{BuildSample, Series, SourceId};
 use crate::domain::{Plan, Rollout, RolloutKey};
-use crate::driver::{Autopilot, Judge, ThresholdJudge};
+use crate::driver::{Adviser, Autopilot, Judge, ThresholdJudge};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -74,7 +74,10 @@ pub struct Tracked {
     pub series: Series,
     /// aviary's autopilot, for routers without a controller.
     pub autopilot: Option<Autopilot>,
-    /// The plan the autopilot drives.
+    /// The judge's advice on a rollout whose controller has no metric analysis of its own
+    /// (OpenKruise): evidence and a verdict for the screen, never a write.
+    pub adviser: Option<Adviser>,
+    /// The plan the autopilot drives (or the adviser judges by).
     pub plan: Plan,
     /// A write in flight.
     pub pending: Option<PendingOp>,

@@ -4,9 +4,11 @@
 //! what to do next. No I/O and no clock: `now` is passed in, so tests and the simulator run
 //! in simulated time.
 
+pub mod advice;
 pub mod judge;
 pub mod stat;
 
+pub use advice::{Advice, AdviceKind, Adviser};
 pub use judge::{Counts, Evidence, Judge, ThresholdJudge, Verdict, Window};
 pub use stat::srm::{SplitCheck, SplitMismatch};
 pub use stat::{StatJudge, Strata};

@@ -283,6 +283,14 @@ pub fn claims(obj: &DynamicObject) -> Vec<ObjRef> {
         }
     }
     for (plugin, cfg) in &tr.plugins {
+        // The Consul plugin (`hashicorp/consul`) reads and updates the consul-k8s
+        // ServiceSplitter named by `serviceName`, in the Rollout's namespace, on every step.
+        if plugin.ends_with("consul") {
+            if let Some(svc) = cfg.get("serviceName").and_then(Value::as_str) {
+                out.push(ObjRef::new(Kind::ServiceSplitter, ns.clone(), svc));
+            }
+            continue;
+        }
         if !plugin.ends_with("gatewayAPI") {
             continue;
         }
@@ -319,14 +327,6 @@ fn router_text(v: &View, claims: &[ObjRef]) -> String {
         (Some(c), _) => c.to_string(),
         (None, Some(tr)) if tr.nginx.is_some() => "ingress-nginx canary Ingress".into(),
         (None, Some(tr)) => match tr.plugins.iter().next() {
-            // The Consul plugin's splitter lives in Consul, not in the cluster: name it so the
-            // operator knows the Rollout owns it.
-            Some((name, cfg)) if name.ends_with("consul") => format!(
-                "Consul service-splitter {} (plugin {name})",
-                cfg.get("serviceName")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-            ),
             Some((name, _)) => format!("traffic router plugin {name}"),
             None => "traffic router plugin".into(),
         },

@@ -12,7 +12,8 @@
 //! - `A` is refused with what to do instead: OpenKruise has no abort on the Rollout; it rolls
 //!   back when the workload is reverted to its stable revision.
 //!
-//! OpenKruise has no metric analysis of its own; aviary never acts on one unasked.
+//! OpenKruise has no metric analysis of its own: aviary's judge advises on it (a badge and a
+//! why, see `driver::advice`) and never acts unasked.
 
 use super::kube::access::{Access, Permission};
 use super::kube::fields::{Condition, SpecStatus, lenient_list, spec_status, unreadable};
@@ -21,8 +22,8 @@ use super::kube::patch::{self, Step};
 use crate::domain::change::Command;
 use crate::domain::weight::controller_owns_route;
 use crate::domain::{
-    ActionKind, Build, Capabilities, Controller, Owner, Phase, ProviderKind, Role, Rollout,
-    RolloutKey, Weight,
+    ActionKind, Build, Capabilities, Controller, ControllerPlan, Owner, Phase, ProviderKind, Role,
+    Rollout, RolloutKey, Weight,
 };
 use kube::api::DynamicObject;
 use serde::Deserialize;
@@ -393,6 +394,16 @@ pub fn rollout(obj: &DynamicObject, claims: &[ObjRef], access: &Access) -> Rollo
         Some(c) => c.to_string(),
         None => format!("{} {ns}/{workload}", v.spec.workload_ref.kind),
     };
+    r.controller_plan = Some(ControllerPlan {
+        steps: v.steps().iter().map(describe).collect(),
+        current: v.step_index().checked_sub(1),
+        facts: [("currentStepState", v.state())]
+            .into_iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(k, s)| (k.to_string(), s.to_string()))
+            .collect(),
+        ..ControllerPlan::default()
+    });
     r.capabilities = capabilities(&v, access);
     r.version = kinds::resource_version(obj);
     r

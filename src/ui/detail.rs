@@ -2,7 +2,7 @@
 //! plan, the *why*, and recent events.
 
 use super::chart::{self, ChartData, Glyph, Series, Unit};
-use super::{plan, text};
+use super::{advice, plan, text};
 use crate::app::{App, Level, Tracked};
 use crate::domain::Role;
 use crate::domain::observation::series::ERROR_WINDOW;
@@ -107,6 +107,8 @@ fn header(app: &App, t: &Tracked, theme: &Theme, compact: bool) -> Paragraph<'st
             Span::raw(format!("  {step}  owner {}", r.owner)),
             Span::styled(pending, Style::default().fg(theme.warn)),
             stale,
+            Span::raw("  "),
+            advice::badge(t, theme).unwrap_or_default(),
         ]),
         Line::from(vec![
             Span::styled("router ", theme.dim()),
@@ -345,12 +347,20 @@ fn why(app: &App, t: &Tracked, theme: &Theme, width: u16, cap: u16) -> (Paragrap
         Span::styled("why  ", theme.dim()),
         Span::styled(msg, Style::default().fg(color).add_modifier(Modifier::BOLD)),
     ]));
+    // The judge's advice, where it advises, goes last with the *why* it answers.
+    let last = match advice::line(t, theme) {
+        Some(l) => {
+            lines.push(l);
+            2
+        }
+        None => 1,
+    };
     let w = usize::from(width.max(1));
     let rows = |ls: &[Line]| -> usize { ls.iter().map(|l| l.width().max(1).div_ceil(w)).sum() };
     // Short of rows, the plan's detail lines (settings, analysis runs) give way before the
-    // steps and the *why*.
-    while rows(&lines) > usize::from(cap) && lines.len() > 2 {
-        lines.remove(lines.len() - 2);
+    // steps, the *why* and the advice.
+    while rows(&lines) > usize::from(cap) && lines.len() > last + 1 {
+        lines.remove(lines.len() - last - 1);
     }
     let n = rows(&lines) as u16;
     (Paragraph::new(lines).wrap(Wrap { trim: true }), n)

@@ -9,6 +9,7 @@
 //!   overlays: confirm / prompt dialog, help
 //! ```
 
+mod advice;
 pub mod chart;
 mod detail;
 mod dialog;

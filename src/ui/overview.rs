@@ -1,6 +1,6 @@
 //! The overview: every rollout, "needs a human first", with its weights, errors and age.
 
-use super::text;
+use super::{advice, text};
 use crate::app::{App, Tracked};
 use crate::domain::observation::series::ERROR_WINDOW;
 use crate::domain::{Role, Weight};
@@ -130,6 +130,19 @@ pub fn error_rates(app: &App, t: &Tracked) -> (Option<f64>, Option<f64>) {
     (rate(Role::Canary), rate(Role::Stable))
 }
 
+/// The rollout's name, and the judge's badge after it where it advises (the name gives way
+/// first, so the badge always shows whole).
+fn name(t: &Tracked, theme: &Theme, pending: &str, width: u16) -> Line<'static> {
+    let name = format!("{pending}{}", t.rollout.key);
+    match advice::badge(t, theme) {
+        Some(b) => {
+            let room = usize::from(width).saturating_sub(b.width() + 2);
+            Line::from(vec![Span::raw(text::fit(&name, room)), Span::raw("  "), b])
+        }
+        None => Line::from(text::fit(&name, width.into())),
+    }
+}
+
 fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, shown: &[Col], name_w: u16) -> Row<'a> {
     let r = &t.rollout;
     let sample = |role: Role| {
@@ -184,7 +197,7 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, shown: &[Col], name_w: u16)
     let cells: Vec<Cell> = shown
         .iter()
         .map(|c| match c {
-            Col::Rollout => Cell::from(text::fit(&format!("{pending}{}", r.key), name_w.into())),
+            Col::Rollout => Cell::from(name(t, theme, pending, name_w)),
             Col::Owner => Cell::from(r.owner.to_string()).style(theme.dim()),
             Col::Phase => Cell::from(r.phase.label().to_string()).style(phase),
             Col::Weight => Cell::from(weight_bar(r.canary_weight(), theme)),

@@ -1,11 +1,54 @@
-//! On each tick, ask the driver what each autopilot rollout should do.
+//! On each tick, ask the driver what each autopilot rollout should do, and what the judge
+//! advises on the rollouts it only advises on (never a write for those).
 
-use crate::app::{App, Level};
+use crate::app::{App, Level, SourceStatus};
 use crate::domain::Weight;
 use crate::domain::change::Command;
 use crate::domain::observation::MarkerKind;
-use crate::driver::{Check, Move, Observed, decide};
+use crate::domain::observation::SourceId;
+use crate::driver::{Autopilot, Check, Move, Observed, decide};
 use crate::effect::Effect;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+/// Fail safe: a metrics source that just failed holds the plan now, not once its last
+/// sample has aged past `stale_after` (the evidence may be from a dying source).
+fn stale(
+    sources: &BTreeMap<SourceId, SourceStatus>,
+    now: SystemTime,
+    stale_after: Duration,
+    metrics_source: Option<&SourceId>,
+    ap: &Autopilot,
+) -> Option<String> {
+    match metrics_source
+        .and_then(|s| sources.get(s))
+        .and_then(|s| s.last_error.as_ref())
+    {
+        Some(err) => Some(format!("holding: metrics stale ({err})")),
+        None => ap
+            .last_sample_at
+            .map(|at| now.duration_since(at).unwrap_or_default())
+            .filter(|age| *age > stale_after)
+            .map(|age| format!("holding: metrics stale ({:.0}s old)", age.as_secs_f64())),
+    }
+}
+
+/// Asks the judge about every rollout it advises on, once metrics have reached it (without
+/// them there is nothing to say). Only the advice changes: no effect is returned, so nothing
+/// here can write.
+fn advise(app: &mut App) {
+    let (now, stale_after) = (app.now, app.stale_after);
+    for t in app.rollouts.values_mut() {
+        let (Some(a), Some(source)) = (t.adviser.as_mut(), t.metrics_source.as_ref()) else {
+            continue;
+        };
+        let weight = t.rollout.canary_weight();
+        match stale(&app.sources, now, stale_after, Some(source), &a.memory) {
+            Some(why) => a.stale(why.replacen("holding", "no verdict", 1), now),
+            None => a.advise(&t.plan, app.judge.as_ref(), weight, stale_after, now),
+        }
+    }
+}
 
 /// Runs `decide` for every autopilot rollout with no write in flight.
 pub fn tick(app: &mut App) -> Vec<Effect> {
@@ -13,6 +56,7 @@ pub fn tick(app: &mut App) -> Vec<Effect> {
         // Shutting down: writes in flight drain, nothing new starts.
         return Vec::new();
     }
+    advise(app);
     let now = app.now;
     let mut effects = Vec::new();
     let keys: Vec<_> = app.rollouts.keys().cloned().collect();
@@ -31,22 +75,13 @@ pub fn tick(app: &mut App) -> Vec<Effect> {
             // failed write, the operator's pause).
             continue;
         }
-        // Fail safe: a metrics source that just failed holds the plan now, not once its
-        // last sample has aged past `stale_after` (the evidence may be from a dying source).
-        let stale = match t
-            .metrics_source
-            .as_ref()
-            .and_then(|s| app.sources.get(s))
-            .and_then(|s| s.last_error.as_ref())
-        {
-            Some(err) => Some(format!("holding: metrics stale ({err})")),
-            None => ap
-                .last_sample_at
-                .map(|at| now.duration_since(at).unwrap_or_default())
-                .filter(|age| *age > app.stale_after)
-                .map(|age| format!("holding: metrics stale ({:.0}s old)", age.as_secs_f64())),
-        };
-        if let Some(why) = stale {
+        if let Some(why) = stale(
+            &app.sources,
+            now,
+            app.stale_after,
+            t.metrics_source.as_ref(),
+            ap,
+        ) {
             // After any gap a step needs a full interval of fresh samples: the window
             // restarts at the first fresh batch, which itself is not counted.
             if let Some(ap) = t.autopilot.as_mut() {

@@ -2,8 +2,8 @@
 
 use crate::app::{App, Level, Tracked};
 use crate::domain::observation::{MarkerKind, MetricsBatch, Series, SourceId};
-use crate::domain::{Owner, Phase, Role, Rollout, Weight};
-use crate::driver::Autopilot;
+use crate::domain::{Controller, Owner, Phase, Role, Rollout, Weight};
+use crate::driver::{Adviser, Autopilot};
 use crate::msg::ProviderEvent;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -90,6 +90,11 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
             if let Some(p) = &rollout.plan {
                 t.plan = p.clone();
             }
+            if t.adviser.is_some() && (rollout.phase.is_terminal() || rollout.phase == Phase::Idle)
+            {
+                // That rollout is over: the next one is judged on its own evidence.
+                t.adviser = Some(Adviser::new(now));
+            }
             t.rollout = rollout;
             t.source = source;
         }
@@ -115,6 +120,9 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
                     rollout.plan = Some(plan.clone());
                 }
             }
+            // OpenKruise has no metric analysis of its own: aviary's judge advises on it.
+            let adviser =
+                (rollout.owner == Owner::Controller(Controller::Kruise)).then(|| Adviser::new(now));
             let mut series = Series::default();
             series.push_weight(now, rollout.canary_weight());
             let mut t = Tracked {
@@ -122,6 +130,7 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
                 source,
                 series,
                 autopilot,
+                adviser,
                 plan,
                 pending: None,
                 events: VecDeque::new(),
@@ -247,7 +256,8 @@ pub fn metrics(app: &mut App, batch: MetricsBatch) {
         let stable = name_of(Role::Stable).and_then(|n| builds.get(&n));
         // While a weight write is in flight the router's split is unknown: not checked.
         let weight = t.pending.is_none().then(|| t.rollout.canary_weight());
-        if let Some(ap) = t.autopilot.as_mut() {
+        let adviser = t.adviser.as_mut().map(|a| &mut a.memory);
+        for ap in t.autopilot.as_mut().into_iter().chain(adviser) {
             if ap.gap {
                 // The first batch after a stale period may cover the hole (a rate over
                 // missing scrapes undercounts): it only restarts the window.

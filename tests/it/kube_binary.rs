@@ -1,5 +1,5 @@
 //! The real `aviary` binary against a local HTTP server that speaks the Kubernetes API for the
-//! five kinds (discovery, list, watch with resourceVersion and bookmarks, PATCH with
+//! kinds aviary watches (discovery, list, watch with resourceVersion and bookmarks, PATCH with
 //! optimistic concurrency) and serves the fixture objects.
 //!
 //! Why not a real API server: none can run on this machine (no kube-apiserver, k3s, kind or

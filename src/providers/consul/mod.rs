@@ -7,8 +7,12 @@
 //! first: aviary reports a conflict, re-reads and shows the new state, and never retries.
 //! Weights are checked to sum to exactly 100 (in hundredths) before anything is sent.
 //! The ACL token goes in `X-Consul-Token` and is never printed.
+//!
+//! On Kubernetes the same entry is consul-k8s's `ServiceSplitter` resource (`crd`), read and
+//! written by `aviary kube` like the other router objects.
 
 mod client;
+pub mod crd;
 mod router;
 mod service;
 mod watch;

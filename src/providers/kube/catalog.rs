@@ -8,7 +8,7 @@ use super::access::Access;
 use super::kinds::{self, Kind, ObjRef};
 use super::split::{self, RawCtx};
 use crate::domain::{Owner, Rollout, RolloutKey};
-use crate::providers::{argo, flagger, gateway_api, istio, kruise, nginx, smi};
+use crate::providers::{argo, consul, flagger, gateway_api, istio, kruise, nginx, smi};
 use kube::api::DynamicObject;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -123,6 +123,7 @@ impl Catalog {
                 Vec::new(),
                 nginx::rollouts(obj, self.primary_service(obj).as_deref(), &raw),
             ),
+            Kind::ServiceSplitter => (Vec::new(), consul::crd::rollouts(obj, &raw)),
         };
         if let Some(version) = version {
             self.memo.borrow_mut().insert(
@@ -254,6 +255,7 @@ pub fn splits_of(kind: Kind, obj: &DynamicObject) -> Vec<split::Split> {
         Kind::HttpRoute => gateway_api::splits(obj),
         Kind::TrafficSplit => smi::splits(obj),
         Kind::Ingress => nginx::splits(obj, None),
+        Kind::ServiceSplitter => consul::crd::splits(obj),
         Kind::Rollout | Kind::Canary | Kind::KruiseRollout => Vec::new(),
     }
 }

@@ -25,11 +25,13 @@ pub enum Kind {
     Ingress,
     /// OpenKruise Rollouts `Rollout` (same kind name as Argo's, another group).
     KruiseRollout,
+    /// consul-k8s `ServiceSplitter` (a Consul service-splitter config entry as a resource).
+    ServiceSplitter,
 }
 
 impl Kind {
     /// Every kind, controllers first (their claims decide which routers are shown).
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Rollout,
         Kind::Canary,
         Kind::KruiseRollout,
@@ -37,6 +39,7 @@ impl Kind {
         Kind::HttpRoute,
         Kind::TrafficSplit,
         Kind::Ingress,
+        Kind::ServiceSplitter,
     ];
 
     /// API group, as discovery reports it.
@@ -49,6 +52,7 @@ impl Kind {
             Kind::TrafficSplit => "split.smi-spec.io",
             Kind::Ingress => "networking.k8s.io",
             Kind::KruiseRollout => "rollouts.kruise.io",
+            Kind::ServiceSplitter => "consul.hashicorp.com",
         }
     }
 
@@ -62,6 +66,7 @@ impl Kind {
             Kind::TrafficSplit => "TrafficSplit",
             Kind::Ingress => "Ingress",
             Kind::KruiseRollout => "Rollout",
+            Kind::ServiceSplitter => "ServiceSplitter",
         }
     }
 
@@ -75,6 +80,7 @@ impl Kind {
             Kind::TrafficSplit => "trafficsplits",
             Kind::Ingress => "ingresses",
             Kind::KruiseRollout => "rollouts",
+            Kind::ServiceSplitter => "servicesplitters",
         }
     }
 
@@ -88,6 +94,7 @@ impl Kind {
             Kind::TrafficSplit => "v1alpha4",
             Kind::Ingress => "v1",
             Kind::KruiseRollout => "v1beta1",
+            Kind::ServiceSplitter => "v1alpha1",
         }
     }
 
@@ -101,6 +108,9 @@ impl Kind {
             Kind::TrafficSplit => ProviderKind::Smi,
             Kind::Ingress => ProviderKind::Nginx,
             Kind::KruiseRollout => ProviderKind::Kruise,
+            // The same splitter and weight rule as `aviary consul`'s, reached through the
+            // cluster instead of Consul's API.
+            Kind::ServiceSplitter => ProviderKind::Consul,
         }
     }
 

@@ -1,5 +1,5 @@
-//! Weighted splits as the three raw routers hold them (Istio `http[].route[]`, Gateway API
-//! `rules[].backendRefs[]`, SMI `backends[]`): reading them into builds, turning them into
+//! Weighted splits as the raw routers hold them (Istio `http[].route[]`, Gateway API
+//! `rules[].backendRefs[]`, SMI `backends[]`, consul-k8s `splits[]`): reading them into builds, turning them into
 //! domain rollouts, and writing new weights with a JSON Patch that `test`s the old values.
 
 use super::access::{Access, Permission};
@@ -252,6 +252,15 @@ pub fn encode(kind: Kind, api_version: &str, canary: Weight) -> Result<(Value, V
         Kind::HttpRoute => {
             let (s, c) = rules::gateway_api(canary);
             Ok((json!(s), json!(c)))
+        }
+        Kind::ServiceSplitter => {
+            // Hundredths summing to 100; whole percents stay integers, as people write them.
+            let (s, c) = rules::consul(canary);
+            Ok(if canary.is_whole() {
+                (json!(s as u32), json!(c as u32))
+            } else {
+                (json!(s), json!(c))
+            })
         }
         Kind::TrafficSplit if api_version.ends_with("/v1alpha1") => {
             if !canary.is_whole() {

@@ -34,7 +34,7 @@ enum Internal {
 /// How often a failed kind is probed with a one-item list.
 const PROBE: Duration = Duration::from_secs(2);
 
-/// Asks which of the five kinds the server serves, at which version.
+/// Asks which of the kinds aviary knows the server serves, at which version.
 pub async fn discover(client: &kube::Client) -> Result<BTreeMap<Kind, ApiResource>, String> {
     let groups: Vec<&str> = Kind::ALL.iter().map(|k| k.group()).collect();
     let d = Discovery::new(client.clone())

@@ -1,4 +1,4 @@
-//! A local stand-in for the Kubernetes API server, for the five kinds aviary watches.
+//! A local stand-in for the Kubernetes API server, for the kinds aviary watches.
 //!
 //! Why not a real API server: none can run here. Debian and the package registries offer no
 //! kube-apiserver, k3s, kind, kwok or envtest that works without Docker or downloads
@@ -41,7 +41,7 @@ pub struct KindInfo {
     pub id: &'static str,
 }
 
-pub const KINDS: [KindInfo; 7] = [
+pub const KINDS: [KindInfo; 8] = [
     KindInfo {
         group: "argoproj.io",
         version: "v1alpha1",
@@ -90,6 +90,13 @@ pub const KINDS: [KindInfo; 7] = [
         kind: "Rollout",
         plural: "rollouts",
         id: "rollouts.rollouts.kruise.io",
+    },
+    KindInfo {
+        group: "consul.hashicorp.com",
+        version: "v1alpha1",
+        kind: "ServiceSplitter",
+        plural: "servicesplitters",
+        id: "servicesplitters.consul.hashicorp.com",
     },
 ];
 
