@@ -11,7 +11,7 @@
 //! The binary-level test runs the real `aviary` against `support::fake_api`, the local stand-in
 //! for the Kubernetes API (no API server can run here; see its doc comment).
 
-mod support;
+use crate::support;
 
 use aviary::domain::{ActionKind, Owner, Role, Rollout, Weight};
 use aviary::providers::kube::access::Access;

@@ -11,7 +11,7 @@
 //! plugin: `w` on its Rollout is refused and sends nothing; `w` on a consul-k8s ServiceSplitter
 //! nobody drives sends its JSON Patch.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! neither ever yields an effect (no write, no audit): the controller drives, the operator
 //! acts, the judge only speaks. Argo Rollouts, which run their own analysis, get no advice.
 
-mod support;
+use crate::support;
 
 use aviary::app::App;
 use aviary::domain::observation::{BuildSample, MetricsBatch, SourceId};
