@@ -7,8 +7,7 @@
 //! the same stand-in's `POST /api/v1/events`
 //! (<https://docs.datadoghq.com/api/latest/events/post-an-event/>).
 
-#[path = "saas/standin.rs"]
-mod standin;
+use crate::standin;
 use crate::support;
 
 use aviary::cli::{Cli, Commands};

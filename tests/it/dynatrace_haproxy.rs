@@ -8,8 +8,7 @@
 //! `POST /api/v2/events/ingest`
 //! (<https://docs.dynatrace.com/docs/shortlink/api-events-v2-post-event>).
 
-#[path = "saas/standin.rs"]
-mod standin;
+use crate::standin;
 use crate::support;
 
 use aviary::cli::{Cli, Commands};

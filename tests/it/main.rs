@@ -6,6 +6,9 @@
 //! Modules that start real HAProxy, Prometheus or tmux do so on loopback with free ports and
 //! temp dirs, so they run side by side as the test harness schedules them.
 
+/// The Dynatrace and Datadog API stand-ins, shared by their two modules.
+#[path = "saas/standin.rs"]
+mod standin;
 mod support;
 
 mod bad_input;

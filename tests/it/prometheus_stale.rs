@@ -1,6 +1,7 @@
 //! A real Prometheus (Debian 2.42) scraping a real HAProxy (Debian 2.6) is stopped in the
 //! middle of a rollout: the source must turn stale within two refreshes, and the autopilot
-//! must hold (no write, the *why* says the metrics are stale) rather than step blind.
+//! must hold (no write, the *why* says the metrics are stale) rather than step blind. Before
+//! it stops, nothing may read stale while both answer.
 
 use crate::support;
 
@@ -88,6 +89,20 @@ async fn stopped_prometheus_turns_stale_within_two_refreshes_and_the_autopilot_h
         },
     )
     .await;
+
+    // While both answer, nothing is stale: not the source, not the row, not for a moment,
+    // over three refresh intervals (a badge that flapped on every interval once did).
+    let healthy_until = tokio::time::Instant::now() + 3 * a.refresh;
+    while tokio::time::Instant::now() < healthy_until {
+        pump(&mut session, Duration::from_millis(50)).await;
+        let app = &session.app;
+        assert!(!app.is_stale(&source), "stale while Prometheus answers");
+        assert_eq!(
+            app.stale_source(&app.rollouts[&key]),
+            None,
+            "a stale badge while HAProxy and Prometheus answer"
+        );
+    }
 
     prom.stop();
     let took = pump_until(&mut session, Duration::from_secs(5), "stale badge", |app| {
