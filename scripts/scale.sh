@@ -7,7 +7,9 @@
 #   scripts/scale.sh [N=1000] [CHURN=0] [SECONDS=60] [RUNS=3]
 #
 # Needs tmux. Builds the binary and the stand-in first (release; PROFILE=debug for a quick
-# check of the script itself — its numbers are not the product's).
+# check of the script itself — its numbers are not the product's) into $CARGO_TARGET_DIR
+# (default target/). AVIARY_BIN and STAND_IN_BIN run given binaries instead, without building
+# (to measure an older build against the same script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
@@ -15,13 +17,16 @@ CHURN=${2:-0}
 WINDOW=${3:-60}
 RUNS=${4:-3}
 PROFILE=${PROFILE:-release}
-if [ "$PROFILE" = release ]; then
-  cargo build --release --quiet --bin aviary --example stand_in_api
-else
-  cargo build --quiet --bin aviary --example stand_in_api
+TARGET=${CARGO_TARGET_DIR:-target}
+if [ -z "${AVIARY_BIN:-}" ]; then
+  if [ "$PROFILE" = release ]; then
+    cargo build --release --quiet --bin aviary --example stand_in_api
+  else
+    cargo build --quiet --bin aviary --example stand_in_api
+  fi
 fi
-BIN=target/$PROFILE/aviary
-API=target/$PROFILE/examples/stand_in_api
+BIN=${AVIARY_BIN:-$TARGET/$PROFILE/aviary}
+API=${STAND_IN_BIN:-$TARGET/$PROFILE/examples/stand_in_api}
 WORK=$(mktemp -d)
 SOCK="aviary-scale-$$"
 TICKS=$(getconf CLK_TCK)

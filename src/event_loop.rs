@@ -112,21 +112,28 @@ pub async fn run(mut session: Session, themes: Vec<Theme>, fps: u32) -> std::io:
             },
             msg = session.rx.recv() => {
                 match msg {
-                    Some(m) => quit |= session.dispatch(m),
+                    Some(m) => {
+                        dirty |= shows(&session.app, &m);
+                        quit |= session.dispatch(m);
+                    }
                     None => quit = true,
                 }
                 // Drain a bounded burst so a flood of samples costs one frame, not many.
                 for _ in 0..DRAIN_MSGS {
                     match session.rx.try_recv() {
-                        Ok(m) => quit |= session.dispatch(m),
+                        Ok(m) => {
+                            dirty |= shows(&session.app, &m);
+                            quit |= session.dispatch(m);
+                        }
                         Err(_) => break,
                     }
                 }
-                dirty = true;
             }
             _ = tick.tick() => {
+                let before = session.app.now;
+                let effects = session.effects_run();
                 quit |= session.dispatch(Msg::Tick(SystemTime::now()));
-                dirty = true;
+                dirty |= tick_shows(&session.app, before) || session.effects_run() != effects;
             }
             _ = tokio::time::sleep_until(next_frame.into()), if dirty => {
                 let theme = &themes[session.app.ui.theme_index % themes.len().max(1)];
@@ -156,9 +163,74 @@ pub async fn run(mut session: Session, themes: Vec<Theme>, fps: u32) -> std::io:
     failed.map_or(Ok(()), Err)
 }
 
+/// Whether a tick from `before` to `app.now` changes the screen. Ages, countdowns and toast
+/// lifetimes are whole seconds, so the overview needs a frame once a second, not once a tick;
+/// the detail charts scroll with the clock and the log pane fills from outside `App`, so they
+/// take every tick.
+pub fn tick_shows(app: &crate::app::App, before: SystemTime) -> bool {
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    };
+    app.ui.detail || app.ui.log_pane || secs(before) != secs(app.now)
+}
+
+/// Whether `msg`, about to enter `update`, can change the screen. A heartbeat from a source
+/// that is already fresh changes nothing drawn (its age is shown only once it is stale), so a
+/// quiet cluster costs no frames beyond the once-a-second clock.
+pub fn shows(app: &crate::app::App, msg: &Msg) -> bool {
+    match msg {
+        Msg::Provider(crate::msg::ProviderEvent::Alive { source }) => {
+            app.sources.get(source).is_none() || app.is_stale(source)
+        }
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::App;
+    use crate::domain::Plan;
+    use crate::domain::observation::SourceId;
+    use crate::msg::ProviderEvent;
+
+    fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn the_overview_redraws_on_the_second_not_every_tick() {
+        let mut app = App::new(at(10_000), Plan::default());
+        app.now = at(10_400);
+        assert!(!tick_shows(&app, at(10_200)), "same second: nothing moved");
+        app.now = at(11_000);
+        assert!(tick_shows(&app, at(10_800)), "a new second: ages tick");
+        app.now = at(11_200);
+        app.ui.detail = true;
+        assert!(tick_shows(&app, at(11_000)), "charts scroll every tick");
+    }
+
+    #[test]
+    fn a_heartbeat_from_a_fresh_source_draws_nothing() {
+        let mut app = App::new(at(10_000), Plan::default());
+        let source = SourceId("kube Rollout".into());
+        let alive = Msg::Provider(ProviderEvent::Alive {
+            source: source.clone(),
+        });
+        assert!(shows(&app, &alive), "a source seen for the first time");
+        app.sources.entry(source.clone()).or_default().last_ok = Some(at(9_500));
+        assert!(!shows(&app, &alive));
+        app.now = at(20_000);
+        assert!(
+            shows(&app, &alive),
+            "a stale source recovers: its badge goes"
+        );
+        app.sources.entry(source).or_default().last_error = Some("gone".into());
+        app.now = at(9_600);
+        assert!(shows(&app, &alive), "a failing source recovers");
+    }
 
     #[test]
     fn frame_interval_is_one_over_fps() {
