@@ -5,7 +5,9 @@
 
 use aviary::app::App;
 use aviary::domain::observation::SourceId;
-use aviary::domain::{Build, Controller, Owner, Plan, ProviderKind, Role, Rollout, RolloutKey, Weight};
+use aviary::domain::{
+    Build, Controller, Owner, Plan, ProviderKind, Role, Rollout, RolloutKey, Weight,
+};
 use aviary::msg::{Msg, ProviderEvent};
 use aviary::update::update;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -82,19 +84,22 @@ fn benches(c: &mut Criterion) {
             })
         });
         let mut step = 0u8;
-        c.bench_function(&format!("scale: one object change, {label} rollouts"), |b| {
-            b.iter(|| {
-                step = (step + 1) % 100;
-                let r = rollout(n / 2, step);
-                black_box(update(
-                    &mut a,
-                    Msg::Provider(ProviderEvent::Upsert {
-                        source: source(),
-                        rollout: Box::new(r),
-                    }),
-                ))
-            })
-        });
+        c.bench_function(
+            &format!("scale: one object change, {label} rollouts"),
+            |b| {
+                b.iter(|| {
+                    step = (step + 1) % 100;
+                    let r = rollout(n / 2, step);
+                    black_box(update(
+                        &mut a,
+                        Msg::Provider(ProviderEvent::Upsert {
+                            source: source(),
+                            rollout: Box::new(r),
+                        }),
+                    ))
+                })
+            },
+        );
         c.bench_function(&format!("scale: heartbeat, {label} rollouts"), |b| {
             b.iter(|| {
                 black_box(update(

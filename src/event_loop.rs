@@ -182,7 +182,7 @@ pub fn tick_shows(app: &crate::app::App, before: SystemTime) -> bool {
 pub fn shows(app: &crate::app::App, msg: &Msg) -> bool {
     match msg {
         Msg::Provider(crate::msg::ProviderEvent::Alive { source }) => {
-            app.sources.get(source).is_none() || app.is_stale(source)
+            !app.sources.contains_key(source) || app.is_stale(source)
         }
         _ => true,
     }

@@ -332,7 +332,7 @@ fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -377,6 +377,11 @@ async fn aggregate(
     let mut settled: BTreeSet<Kind> = BTreeSet::new();
     let mut sent = Sent::default();
     let mut beats: u32 = 0;
+    // Kinds with news since the last emit, or `everything` when which is not known.
+    let mut touched: BTreeSet<Kind> = BTreeSet::new();
+    let mut everything = true;
+    // The last rollouts of every kind, for the metrics targets (which want them all).
+    let mut latest: BTreeMap<Kind, Vec<Rollout>> = BTreeMap::new();
     // While lists load: when the status line last showed their progress (a list that answers
     // within one period shows none), and whether it did.
     let mut last_progress = tokio::time::Instant::now();
@@ -387,7 +392,7 @@ async fn aggregate(
         let mut force = BTreeSet::new();
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = shared.changed.notified() => {}
+            _ = shared.changed.notified() => everything = true,
             _ = beat.tick() => {
                 // The connection's own source is fresh while some kind's watch is (or there is
                 // nothing to watch); during an outage it goes stale with the header's badge.
@@ -398,7 +403,7 @@ async fn aggregate(
                     return;
                 }
                 beats += 1;
-                if beats % RESYNC_BEATS != 0 {
+                if !beats.is_multiple_of(RESYNC_BEATS) {
                     // Nothing changed: say each healthy kind is alive, without re-sending
                     // (and re-converting) every object it holds. Not before the first
                     // emit, which is where a kind's rows first appear.
@@ -488,6 +493,7 @@ async fn aggregate(
                         if let Some(n) = note {
                             info(&tx, n).await;
                         }
+                        touched.insert(kind);
                         if skip {
                             continue;
                         }
@@ -501,15 +507,29 @@ async fn aggregate(
             continue;
         }
         super::router::close_stepped_gates(&shared).await;
+        // Only the kinds that changed are converted and compared again, unless a controller
+        // changed (its claims decide which routers show) or the change came from a write.
+        let ask: BTreeSet<Kind> = if everything || touched.iter().any(|k| k.is_controller()) {
+            Kind::ALL.into_iter().collect()
+        } else {
+            touched.union(&force).copied().collect()
+        };
+        everything = false;
+        touched.clear();
+        if ask.is_empty() {
+            continue;
+        }
         let snapshot = match shared.catalog.lock() {
-            Ok(c) => c.rollouts(),
+            Ok(c) => c.rollouts_of(&ask),
             Err(_) => return,
         };
         if let Some(m) = &metrics {
-            let all: Vec<Rollout> = snapshot.values().flatten().cloned().collect();
+            for (k, v) in &snapshot {
+                latest.insert(*k, v.clone());
+            }
+            let all: Vec<Rollout> = latest.values().flatten().cloned().collect();
             m.update(&all);
         }
-        let shown = snapshot.values().map(Vec::len).sum::<usize>();
         let kinds: Vec<Kind> = shared
             .resources
             .lock()
@@ -518,6 +538,7 @@ async fn aggregate(
         if !emit(snapshot, &listed, &mut sent, &force, &tx).await {
             return;
         }
+        let shown = sent.per_kind.values().map(BTreeMap::len).sum::<usize>();
         // Every kind listed, nothing to show: say so once (again after something appeared).
         let all_listed = kinds.iter().all(|k| listed.contains(k));
         if shown == 0 && all_listed && !said_empty {
