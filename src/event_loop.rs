@@ -130,6 +130,8 @@ pub async fn run(mut session: Session, themes: Vec<Theme>, fps: u32) -> std::io:
                 }
             }
             _ = tick.tick() => {
+                // New log lines reach the log pane's buffer here (there is no logger thread).
+                tui_logger::move_events();
                 let before = session.app.now;
                 let effects = session.effects_run();
                 quit |= session.dispatch(Msg::Tick(SystemTime::now()));
@@ -184,6 +186,23 @@ pub fn shows(app: &crate::app::App, msg: &Msg) -> bool {
         Msg::Provider(crate::msg::ProviderEvent::Alive { source }) => {
             !app.sources.contains_key(source) || app.is_stale(source)
         }
+        Msg::Provider(crate::msg::ProviderEvent::Upsert { source, rollout }) => {
+            // A change to a row off screen changes nothing drawn, unless it can move rows
+            // (phase, owner), raise a toast (the autopilot's drift), or a dialog, a source's
+            // badge or the empty-cluster note is up.
+            let Some(t) = app.rollouts.get(&rollout.key) else {
+                return true;
+            };
+            t.rollout.phase != rollout.phase
+                || t.rollout.owner != rollout.owner
+                || t.autopilot.is_some()
+                || &t.source != source
+                || app.ui.modal.is_some()
+                || app.nothing_found.is_some()
+                || !app.sources.contains_key(source)
+                || app.is_stale(source)
+                || crate::ui::shows_rollout(app, &rollout.key)
+        }
         _ => true,
     }
 }
@@ -210,6 +229,57 @@ mod tests {
         app.now = at(11_200);
         app.ui.detail = true;
         assert!(tick_shows(&app, at(11_000)), "charts scroll every tick");
+    }
+
+    #[test]
+    fn a_change_off_screen_draws_nothing() {
+        use crate::domain::{Build, Owner, ProviderKind, Role, Rollout, RolloutKey, Weight};
+        let source = SourceId("kube VirtualService".into());
+        let rollout = |i: usize, canary: u8| {
+            let w = Weight::from_whole(canary).unwrap_or(Weight::ZERO);
+            let b = |role, name: &str, w: Weight| Build {
+                role,
+                name: name.into(),
+                version: None,
+                weight: w,
+                selector: name.into(),
+            };
+            Rollout::new(
+                RolloutKey::namespaced(ProviderKind::Istio, "shop", format!("svc-{i:04}")),
+                Owner::Manual,
+                vec![
+                    b(Role::Stable, "stable", w.complement()),
+                    b(Role::Canary, "canary", w),
+                ],
+            )
+        };
+        let mut app = App::new(at(10_000), Plan::default());
+        crate::update::update(&mut app, Msg::Resize(120, 30));
+        crate::update::update(
+            &mut app,
+            Msg::Provider(ProviderEvent::Restarted {
+                source: source.clone(),
+                rollouts: (0..100).map(|i| rollout(i, 10)).collect(),
+            }),
+        );
+        let change = |i| {
+            Msg::Provider(ProviderEvent::Upsert {
+                source: source.clone(),
+                rollout: Box::new(rollout(i, 20)),
+            })
+        };
+        assert!(shows(&app, &change(3)), "a row on the first screen");
+        assert!(!shows(&app, &change(90)), "a row below the window");
+        assert!(
+            shows(&app, &change(100)),
+            "a new rollout: the count changes"
+        );
+        app.ui.selected = Some(rollout(95, 10).key);
+        assert!(shows(&app, &change(90)), "scrolled down to it");
+        assert!(!shows(&app, &change(3)), "scrolled past it");
+        app.ui.detail = true;
+        assert!(shows(&app, &change(95)), "its detail is open");
+        assert!(!shows(&app, &change(94)));
     }
 
     #[test]
