@@ -7,7 +7,9 @@
 #   scripts/scale.sh [N=1000] [CHURN=0] [SECONDS=60] [RUNS=3]
 #
 # Needs tmux. Builds the binary and the stand-in first (release; PROFILE=debug for a quick
-# check of the script itself — its numbers are not the product's).
+# check of the script itself — its numbers are not the product's) into $CARGO_TARGET_DIR
+# (default target/). AVIARY_BIN and STAND_IN_BIN run given binaries instead, without building
+# (to measure an older build against the same script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
@@ -15,18 +17,21 @@ CHURN=${2:-0}
 WINDOW=${3:-60}
 RUNS=${4:-3}
 PROFILE=${PROFILE:-release}
-if [ "$PROFILE" = release ]; then
-  cargo build --release --quiet --bin aviary --example stand_in_api
-else
-  cargo build --quiet --bin aviary --example stand_in_api
+TARGET=${CARGO_TARGET_DIR:-target}
+if [ -z "${AVIARY_BIN:-}" ]; then
+  if [ "$PROFILE" = release ]; then
+    cargo build --release --quiet --bin aviary --example stand_in_api
+  else
+    cargo build --quiet --bin aviary --example stand_in_api
+  fi
 fi
-BIN=target/$PROFILE/aviary
-API=target/$PROFILE/examples/stand_in_api
+BIN=${AVIARY_BIN:-$TARGET/$PROFILE/aviary}
+API=${STAND_IN_BIN:-$TARGET/$PROFILE/examples/stand_in_api}
 WORK=$(mktemp -d)
 SOCK="aviary-scale-$$"
 TICKS=$(getconf CLK_TCK)
 cleanup() {
-  tmux -L "$SOCK" kill-server 2>/dev/null || true
+  for r in $(seq 1 "$RUNS"); do tmux -L "$SOCK-$r" kill-server 2>/dev/null || true; done
   [ -n "${API_PID:-}" ] && kill "$API_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -42,15 +47,17 @@ for _ in $(seq 1 200); do [ -s "$WORK/kubeconfig" ] && break; sleep 0.05; done
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(head -1 "$WORK/api.log")"
 printf '%-4s %10s %12s %10s %10s\n' run first_ms rows_ms cpu_pct rss_mb
 for run in $(seq 1 "$RUNS"); do
-  tmux -L "$SOCK" kill-server 2>/dev/null || true
+  # A socket per run: a server still shutting down must not take the next run with it.
+  [ "$run" -gt 1 ] && tmux -L "$SOCK-$((run - 1))" kill-server 2>/dev/null || true
+  S="$SOCK-$run"
   start=$(now_ms)
-  tmux -L "$SOCK" new-session -d -x 200 -y 60 \
+  tmux -L "$S" new-session -d -x 200 -y 60 \
     "exec env XDG_CONFIG_HOME=$WORK/cfg $BIN --read-only --audit-log $WORK/audit.jsonl kube --kubeconfig $WORK/kubeconfig -A"
-  pid=$(tmux -L "$SOCK" display -p '#{pane_pid}')
+  pid=$(tmux -L "$S" display -p '#{pane_pid}')
   first=""; rows=""
   deadline=$(( $(now_ms) + 120000 ))
   while [ -z "$rows" ] && [ "$(now_ms)" -lt "$deadline" ]; do
-    screen=$(tmux -L "$SOCK" capture-pane -p 2>/dev/null || true)
+    screen=$(tmux -L "$S" capture-pane -p 2>/dev/null || true)
     t=$(( $(now_ms) - start ))
     if [ -z "$first" ] && grep -q "aviary" <<<"$screen"; then first=$t; fi
     if grep -q "Rollouts ($N)" <<<"$screen"; then rows=$t; fi

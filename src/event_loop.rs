@@ -112,21 +112,30 @@ pub async fn run(mut session: Session, themes: Vec<Theme>, fps: u32) -> std::io:
             },
             msg = session.rx.recv() => {
                 match msg {
-                    Some(m) => quit |= session.dispatch(m),
+                    Some(m) => {
+                        dirty |= shows(&session.app, &m);
+                        quit |= session.dispatch(m);
+                    }
                     None => quit = true,
                 }
                 // Drain a bounded burst so a flood of samples costs one frame, not many.
                 for _ in 0..DRAIN_MSGS {
                     match session.rx.try_recv() {
-                        Ok(m) => quit |= session.dispatch(m),
+                        Ok(m) => {
+                            dirty |= shows(&session.app, &m);
+                            quit |= session.dispatch(m);
+                        }
                         Err(_) => break,
                     }
                 }
-                dirty = true;
             }
             _ = tick.tick() => {
+                // New log lines reach the log pane's buffer here (there is no logger thread).
+                tui_logger::move_events();
+                let before = session.app.now;
+                let effects = session.effects_run();
                 quit |= session.dispatch(Msg::Tick(SystemTime::now()));
-                dirty = true;
+                dirty |= tick_shows(&session.app, before) || session.effects_run() != effects;
             }
             _ = tokio::time::sleep_until(next_frame.into()), if dirty => {
                 let theme = &themes[session.app.ui.theme_index % themes.len().max(1)];
@@ -156,9 +165,142 @@ pub async fn run(mut session: Session, themes: Vec<Theme>, fps: u32) -> std::io:
     failed.map_or(Ok(()), Err)
 }
 
+/// Whether a tick from `before` to `app.now` changes the screen. Ages, countdowns and toast
+/// lifetimes are whole seconds, so the overview needs a frame once a second, not once a tick;
+/// the detail charts scroll with the clock and the log pane fills from outside `App`, so they
+/// take every tick.
+pub fn tick_shows(app: &crate::app::App, before: SystemTime) -> bool {
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    };
+    app.ui.detail || app.ui.log_pane || secs(before) != secs(app.now)
+}
+
+/// Whether `msg`, about to enter `update`, can change the screen. A heartbeat from a source
+/// that is already fresh changes nothing drawn (its age is shown only once it is stale), so a
+/// quiet cluster costs no frames beyond the once-a-second clock.
+pub fn shows(app: &crate::app::App, msg: &Msg) -> bool {
+    match msg {
+        Msg::Provider(crate::msg::ProviderEvent::Alive { source }) => {
+            !app.sources.contains_key(source) || app.is_stale(source)
+        }
+        Msg::Provider(crate::msg::ProviderEvent::Upsert { source, rollout }) => {
+            // A change to a row off screen changes nothing drawn, unless it can move rows
+            // (phase, owner), raise a toast (the autopilot's drift), or a dialog, a source's
+            // badge or the empty-cluster note is up.
+            let Some(t) = app.rollouts.get(&rollout.key) else {
+                return true;
+            };
+            t.rollout.phase != rollout.phase
+                || t.rollout.owner != rollout.owner
+                || t.autopilot.is_some()
+                || &t.source != source
+                || app.ui.modal.is_some()
+                || app.nothing_found.is_some()
+                || !app.sources.contains_key(source)
+                || app.is_stale(source)
+                || crate::ui::shows_rollout(app, &rollout.key)
+        }
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::App;
+    use crate::domain::Plan;
+    use crate::domain::observation::SourceId;
+    use crate::msg::ProviderEvent;
+
+    fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn the_overview_redraws_on_the_second_not_every_tick() {
+        let mut app = App::new(at(10_000), Plan::default());
+        app.now = at(10_400);
+        assert!(!tick_shows(&app, at(10_200)), "same second: nothing moved");
+        app.now = at(11_000);
+        assert!(tick_shows(&app, at(10_800)), "a new second: ages tick");
+        app.now = at(11_200);
+        app.ui.detail = true;
+        assert!(tick_shows(&app, at(11_000)), "charts scroll every tick");
+    }
+
+    #[test]
+    fn a_change_off_screen_draws_nothing() {
+        use crate::domain::{Build, Owner, ProviderKind, Role, Rollout, RolloutKey, Weight};
+        let source = SourceId("kube VirtualService".into());
+        let rollout = |i: usize, canary: u8| {
+            let w = Weight::from_whole(canary).unwrap_or(Weight::ZERO);
+            let b = |role, name: &str, w: Weight| Build {
+                role,
+                name: name.into(),
+                version: None,
+                weight: w,
+                selector: name.into(),
+            };
+            Rollout::new(
+                RolloutKey::namespaced(ProviderKind::Istio, "shop", format!("svc-{i:04}")),
+                Owner::Manual,
+                vec![
+                    b(Role::Stable, "stable", w.complement()),
+                    b(Role::Canary, "canary", w),
+                ],
+            )
+        };
+        let mut app = App::new(at(10_000), Plan::default());
+        crate::update::update(&mut app, Msg::Resize(120, 30));
+        crate::update::update(
+            &mut app,
+            Msg::Provider(ProviderEvent::Restarted {
+                source: source.clone(),
+                rollouts: (0..100).map(|i| rollout(i, 10)).collect(),
+            }),
+        );
+        let change = |i| {
+            Msg::Provider(ProviderEvent::Upsert {
+                source: source.clone(),
+                rollout: Box::new(rollout(i, 20)),
+            })
+        };
+        assert!(shows(&app, &change(3)), "a row on the first screen");
+        assert!(!shows(&app, &change(90)), "a row below the window");
+        assert!(
+            shows(&app, &change(100)),
+            "a new rollout: the count changes"
+        );
+        app.ui.selected = Some(rollout(95, 10).key);
+        assert!(shows(&app, &change(90)), "scrolled down to it");
+        assert!(!shows(&app, &change(3)), "scrolled past it");
+        app.ui.detail = true;
+        assert!(shows(&app, &change(95)), "its detail is open");
+        assert!(!shows(&app, &change(94)));
+    }
+
+    #[test]
+    fn a_heartbeat_from_a_fresh_source_draws_nothing() {
+        let mut app = App::new(at(10_000), Plan::default());
+        let source = SourceId("kube Rollout".into());
+        let alive = Msg::Provider(ProviderEvent::Alive {
+            source: source.clone(),
+        });
+        assert!(shows(&app, &alive), "a source seen for the first time");
+        app.sources.entry(source.clone()).or_default().last_ok = Some(at(9_500));
+        assert!(!shows(&app, &alive));
+        app.now = at(20_000);
+        assert!(
+            shows(&app, &alive),
+            "a stale source recovers: its badge goes"
+        );
+        app.sources.entry(source).or_default().last_error = Some("gone".into());
+        app.now = at(9_600);
+        assert!(shows(&app, &alive), "a failing source recovers");
+    }
 
     #[test]
     fn frame_interval_is_one_over_fps() {

@@ -38,6 +38,12 @@ pub enum ProviderEvent {
         /// What was looked for and where.
         message: String,
     },
+    /// The source answered and nothing changed: it is fresh. A heartbeat that carries no
+    /// rollouts, so a quiet cluster of thousands costs nothing to confirm.
+    Alive {
+        /// Who answered.
+        source: SourceId,
+    },
     /// A status line for the source (e.g. which kinds were found).
     Info {
         /// Who.

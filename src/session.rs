@@ -36,6 +36,8 @@ pub struct Session {
     pub cancel: CancellationToken,
     /// `--record FILE`: every message that enters `update` is appended here.
     pub recorder: Option<crate::record::Recorder>,
+    /// Effects started so far: a tick that started one (a write) changed something to draw.
+    effects_run: u64,
 }
 
 impl Session {
@@ -50,6 +52,7 @@ impl Session {
             executor,
             cancel: CancellationToken::new(),
             recorder: None,
+            effects_run: 0,
         }
     }
 
@@ -64,13 +67,20 @@ impl Session {
             r.record(&msg);
         }
         let mut quit = false;
-        for e in update(&mut self.app, msg) {
+        let effects = update(&mut self.app, msg);
+        self.effects_run += effects.len() as u64;
+        for e in effects {
             match e {
                 Effect::Quit => quit = true,
                 other => self.executor.run(other),
             }
         }
         quit || self.app.should_quit
+    }
+
+    /// How many effects `dispatch` has started.
+    pub fn effects_run(&self) -> u64 {
+        self.effects_run
     }
 
     /// No write in flight anywhere: every intent has its result and `update` has seen it.

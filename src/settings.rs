@@ -86,8 +86,8 @@ pub fn init_tracing(headless: bool) -> Result<()> {
             .try_init()
             .wrap_err("tracing")?;
     } else {
-        tui_logger::init_logger(tui_logger::LevelFilter::Info)
-            .map_err(|e| eyre!("log pane: {e}"))?;
+        // Not `init_logger`: its thread wakes a hundred times a second to move lines into
+        // the pane's buffer; the TUI loop moves them on its own tick instead.
         tui_logger::set_default_level(tui_logger::LevelFilter::Info);
         tracing_subscriber::registry()
             .with(tui_logger::TuiTracingSubscriberLayer)

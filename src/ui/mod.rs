@@ -69,6 +69,18 @@ pub fn layout(area: Rect, log_pane: bool) -> Areas {
     }
 }
 
+/// Whether the screen shows the rollout `key` anywhere but the header and footer counts: its
+/// detail, or its row within the overview's scrolled window. A change to any other rollout
+/// needs no frame.
+pub fn shows_rollout(app: &App, key: &crate::domain::RolloutKey) -> bool {
+    if app.ui.detail && app.selected().is_some() {
+        return app.ui.selected.as_ref() == Some(key);
+    }
+    let (w, h) = app.ui.size;
+    let a = layout(Rect::new(0, 0, w, h), app.ui.log_pane);
+    overview::shows(app, key, a.body)
+}
+
 /// Draws the whole frame.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     let area = frame.area();

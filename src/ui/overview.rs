@@ -269,12 +269,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .map(|c| c.width() + SPACING)
         .sum();
     let name_w = inner_w.saturating_sub(others).max(ROLLOUT_MIN);
-    let sel = app
-        .ui
-        .selected
-        .as_ref()
-        .and_then(|s| rows_in_order.iter().position(|t| &t.rollout.key == s));
-    let offset = sel.map_or(0, |i| i.saturating_sub(height.saturating_sub(1)));
+    let (sel, offset) = window(app, &rows_in_order, height);
     let rows: Vec<Row> = rows_in_order
         .iter()
         .skip(offset)
@@ -297,4 +292,29 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .row_highlight_style(theme.selected());
     let mut state = TableState::default().with_selected(sel.map(|i| i - offset));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// The selected row's index and the first row drawn, for `height` rows: the selection stays
+/// on screen, at the bottom once it is past the first screenful.
+fn window(app: &App, rows: &[&Tracked], height: usize) -> (Option<usize>, usize) {
+    let sel = app
+        .ui
+        .selected
+        .as_ref()
+        .and_then(|s| rows.iter().position(|t| &t.rollout.key == s));
+    (
+        sel,
+        sel.map_or(0, |i| i.saturating_sub(height.saturating_sub(1))),
+    )
+}
+
+/// Whether the overview in `area` draws the row of `key`.
+pub fn shows(app: &App, key: &crate::domain::RolloutKey, area: Rect) -> bool {
+    let height = area.height.saturating_sub(3) as usize;
+    let rows = app.visible();
+    let (_, offset) = window(app, &rows, height);
+    rows.iter()
+        .skip(offset)
+        .take(height.max(1))
+        .any(|t| &t.rollout.key == key)
 }

@@ -59,7 +59,19 @@ pub fn tick(app: &mut App) -> Vec<Effect> {
     advise(app);
     let now = app.now;
     let mut effects = Vec::new();
-    let keys: Vec<_> = app.rollouts.keys().cloned().collect();
+    // Only plans that can move this tick: most rollouts have a controller (or a finished or
+    // paused plan), and a thousand of them should cost a scan, not a thousand key copies.
+    let keys: Vec<_> = app
+        .rollouts
+        .iter()
+        .filter(|(_, t)| {
+            t.pending.is_none()
+                && t.autopilot
+                    .as_ref()
+                    .is_some_and(|ap| ap.outcome.is_none() && !ap.paused)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
     for key in keys {
         let Some(t) = app.rollouts.get_mut(&key) else {
             continue;

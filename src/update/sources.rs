@@ -207,9 +207,11 @@ pub fn provider(app: &mut App, ev: ProviderEvent) {
                 app.ui.selected = app.sorted_keys().into_iter().next();
             }
         }
+        ProviderEvent::Alive { source } => ok(app, &source),
         ProviderEvent::Restarted { source, rollouts } => {
             ok(app, &source);
-            let keep: Vec<_> = rollouts.iter().map(|r| r.key.clone()).collect();
+            let keep: std::collections::BTreeSet<_> =
+                rollouts.iter().map(|r| r.key.clone()).collect();
             app.rollouts
                 .retain(|k, t| t.source != source || keep.contains(k));
             for r in rollouts {

@@ -117,7 +117,9 @@ impl World {
                     ProviderEvent::Delete { key, .. } => {
                         self.rollouts.remove(&key);
                     }
-                    ProviderEvent::Info { .. } | ProviderEvent::Empty { .. } => {}
+                    ProviderEvent::Info { .. }
+                    | ProviderEvent::Empty { .. }
+                    | ProviderEvent::Alive { .. } => {}
                 }
             }
             if self.rollouts != before {

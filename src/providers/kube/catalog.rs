@@ -52,6 +52,8 @@ pub struct Catalog {
     /// Conversions by object; the provider converts after every watch event, and most
     /// objects have not changed since the last one.
     memo: RefCell<HashMap<ObjRef, Converted>>,
+    /// The routers controllers claim, while no controller object has changed.
+    claims: RefCell<Option<BTreeSet<ObjRef>>>,
 }
 
 fn rv_number(obj: &DynamicObject) -> Option<u64> {
@@ -66,6 +68,7 @@ impl Catalog {
             access,
             opts,
             memo: RefCell::new(HashMap::new()),
+            claims: RefCell::new(None),
         }
     }
 
@@ -73,6 +76,7 @@ impl Catalog {
     pub fn set_access(&mut self, access: Access) {
         self.access = access;
         self.memo.borrow_mut().clear();
+        self.claims.replace(None);
     }
 
     /// The RBAC answers in force.
@@ -145,6 +149,9 @@ impl Catalog {
     /// Adds or replaces an object. An older copy (a write's response racing the watch) never
     /// replaces a newer one when both versions are numbers, as they are on real servers.
     pub fn apply(&mut self, kind: Kind, obj: DynamicObject) {
+        if kind.is_controller() {
+            self.claims.replace(None);
+        }
         let map = self.objects.entry(kind).or_default();
         let slot = Self::slot(&obj);
         if let (Some(old), Some(new)) = (map.get(&slot).and_then(rv_number), rv_number(&obj))
@@ -157,14 +164,26 @@ impl Catalog {
 
     /// Removes an object.
     pub fn delete(&mut self, kind: Kind, obj: &DynamicObject) {
+        if kind.is_controller() {
+            self.claims.replace(None);
+        }
         if let Some(map) = self.objects.get_mut(&kind) {
             map.remove(&Self::slot(obj));
         }
+        // Objects leave only here and in `replace_all`: the memo forgets them with them.
+        self.memo.borrow_mut().remove(&ObjRef::of(kind, obj));
     }
 
     /// Replaces every object of a kind (after a re-list).
     pub fn replace_all(&mut self, kind: Kind, objs: Vec<DynamicObject>) {
-        let map = objs.into_iter().map(|o| (Self::slot(&o), o)).collect();
+        if kind.is_controller() {
+            self.claims.replace(None);
+        }
+        let map: BTreeMap<(String, String), DynamicObject> =
+            objs.into_iter().map(|o| (Self::slot(&o), o)).collect();
+        self.memo.borrow_mut().retain(|r, _| {
+            r.kind != kind || map.contains_key(&(r.namespace.clone(), r.name.clone()))
+        });
         self.objects.insert(kind, map);
     }
 
@@ -186,11 +205,16 @@ impl Catalog {
 
     /// Router objects driven by a Rollout or Canary.
     pub fn claimed(&self) -> BTreeSet<ObjRef> {
-        Kind::ALL
+        if let Some(c) = self.claims.borrow().as_ref() {
+            return c.clone();
+        }
+        let c: BTreeSet<ObjRef> = Kind::ALL
             .into_iter()
             .filter(|k| k.is_controller())
             .flat_map(|k| self.all(k).flat_map(move |o| self.converted(k, o).0))
-            .collect()
+            .collect();
+        self.claims.replace(Some(c.clone()));
+        c
     }
 
     fn owned(&self, kind: Kind, obj: &DynamicObject, claimed: &BTreeSet<ObjRef>) -> bool {
@@ -199,15 +223,26 @@ impl Catalog {
 
     /// The domain rollouts of each kind, as its watcher's source reports them.
     pub fn rollouts(&self) -> BTreeMap<Kind, Vec<Rollout>> {
-        let claimed = self.claimed();
-        // Forget objects that are gone.
-        self.memo.borrow_mut().retain(|r, _| self.get(r).is_some());
-        Kind::ALL
-            .into_iter()
+        self.rollouts_of(&Kind::ALL.into_iter().collect())
+    }
+
+    /// The domain rollouts of `kinds` only: a change to one router kind re-reads that kind,
+    /// not every object watched. (A change to a controller kind can change which routers are
+    /// claimed, so its caller asks for every kind.)
+    pub fn rollouts_of(&self, kinds: &BTreeSet<Kind>) -> BTreeMap<Kind, Vec<Rollout>> {
+        if self.claims.borrow().is_none() {
+            self.claimed();
+        }
+        let claims = self.claims.borrow();
+        let none = BTreeSet::new();
+        let claimed = claims.as_ref().unwrap_or(&none);
+        kinds
+            .iter()
+            .copied()
             .map(|kind| {
                 let v: Vec<Rollout> = self
                     .all(kind)
-                    .filter(|o| kind.is_controller() || !self.owned(kind, o, &claimed))
+                    .filter(|o| kind.is_controller() || !self.owned(kind, o, claimed))
                     .flat_map(|o| self.converted(kind, o).1)
                     .collect();
                 (kind, v)

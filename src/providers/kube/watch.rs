@@ -141,23 +141,20 @@ pub async fn run(
         .values()
         .map(|ar| format!("{} ({})", ar.kind, ar.api_version))
         .collect();
-    info(
-        &tx,
-        format!(
-            "{url} {scope}: found {}{}",
-            if found_txt.is_empty() {
-                "none of the rollout kinds".to_string()
-            } else {
-                found_txt.join(", ")
-            },
-            if missing.is_empty() {
-                String::new()
-            } else {
-                format!("; not installed: {}", missing.join(", "))
-            }
-        ),
-    )
-    .await;
+    let found_note = format!(
+        "{url} {scope}: found {}{}",
+        if found_txt.is_empty() {
+            "none of the rollout kinds".to_string()
+        } else {
+            found_txt.join(", ")
+        },
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!("; not installed: {}", missing.join(", "))
+        }
+    );
+    info(&tx, found_note.clone()).await;
     let (itx, irx) = mpsc::channel(256);
     for (kind, ar) in found {
         let api: Api<DynamicObject> = match &namespace {
@@ -173,6 +170,7 @@ pub async fn run(
     let scope = Scope {
         text: scope,
         missing: missing.iter().map(|m| m.to_string()).collect(),
+        found_note,
     };
     aggregate(shared, irx, metrics, tx, cancel, scope).await;
 }
@@ -298,10 +296,48 @@ async fn emit(
 /// while nothing changes on the cluster).
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// Every this many heartbeats the full list is sent again (a resync that corrects anything
+/// the app holds that the cluster does not); the others only say the kinds are alive.
+const RESYNC_BEATS: u32 = 10;
+
 /// What was asked for, to say what was not found.
 struct Scope {
     text: String,
     missing: Vec<String>,
+    /// The status line once every kind has listed; while lists load it gains a progress note.
+    found_note: String,
+}
+
+/// How often the status line's "listing …" count is refreshed while lists load.
+const PROGRESS: Duration = Duration::from_millis(100);
+
+/// "listing Rollout… 340, VirtualService… 1,020": objects received so far per kind still
+/// listing (a list's total is not known before its last page).
+fn progress(buffers: &BTreeMap<Kind, Vec<DynamicObject>>) -> String {
+    let per: Vec<String> = buffers
+        .iter()
+        .filter(|(_, b)| !b.is_empty())
+        .map(|(k, b)| format!("{}… {}", k.name(), thousands(b.len())))
+        .collect();
+    format!("listing {}", per.join(", "))
+}
+
+/// Some list has begun answering and not yet ended.
+fn listing(buffers: &BTreeMap<Kind, Vec<DynamicObject>>) -> bool {
+    buffers.values().any(|b| !b.is_empty())
+}
+
+/// 1020 → "1,020".
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// "nothing to watch in namespace empty: looked for Rollout, Canary, …; found none": an
@@ -340,23 +376,49 @@ async fn aggregate(
     // not hold back the others.
     let mut settled: BTreeSet<Kind> = BTreeSet::new();
     let mut sent = Sent::default();
+    let mut beats: u32 = 0;
+    // Kinds with news since the last emit, or `everything` when which is not known.
+    let mut touched: BTreeSet<Kind> = BTreeSet::new();
+    let mut everything = true;
+    // The last rollouts of every kind, for the metrics targets (which want them all).
+    let mut latest: BTreeMap<Kind, Vec<Rollout>> = BTreeMap::new();
+    // While lists load: when the status line last showed their progress (a list that answers
+    // within one period shows none), and whether it did.
+    let mut last_progress = tokio::time::Instant::now();
+    let mut progressed = false;
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let mut force = BTreeSet::new();
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = shared.changed.notified() => {}
+            _ = shared.changed.notified() => everything = true,
             _ = beat.tick() => {
-                force = healthy.clone();
                 // The connection's own source is fresh while some kind's watch is (or there is
                 // nothing to watch); during an outage it goes stale with the header's badge.
                 let kinds = shared.resources.lock().map(|r| r.len()).unwrap_or(0);
                 if (kinds == 0 || !healthy.is_empty())
-                    && !send(&tx, ProviderEvent::Restarted { source: source(), rollouts: Vec::new() }).await
+                    && !send(&tx, ProviderEvent::Alive { source: source() }).await
                 {
                     return;
                 }
+                beats += 1;
+                if !beats.is_multiple_of(RESYNC_BEATS) {
+                    // Nothing changed: say each healthy kind is alive, without re-sending
+                    // (and re-converting) every object it holds. Not before the first
+                    // emit, which is where a kind's rows first appear.
+                    let kinds = shared.resources.lock().map(|r| r.len()).unwrap_or(0);
+                    if settled.len() < kinds {
+                        continue;
+                    }
+                    for kind in healthy.intersection(&listed) {
+                        if !send(&tx, ProviderEvent::Alive { source: kind.source() }).await {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                force = healthy.clone();
             }
             msg = rx.recv() => {
                 let Some(msg) = msg else { return };
@@ -372,6 +434,11 @@ async fn aggregate(
                             let _ = tx.send(Msg::SourceError { source: source(), error: e.clone() }).await;
                         }
                         let _ = tx.send(Msg::SourceError { source: kind.source(), error: e }).await;
+                        // The error is the news now; progress shows again if the list goes on.
+                        if progressed {
+                            progressed = false;
+                            info(&tx, scope.found_note.clone()).await;
+                        }
                         // Only a kind's first failure can unblock the others' first emit.
                         if !settled.insert(kind) {
                             continue;
@@ -381,30 +448,54 @@ async fn aggregate(
                         if healthy.insert(kind) {
                             force.insert(kind);
                         }
-                        let Ok(mut cat) = shared.catalog.lock() else { return };
-                        match *ev {
-                            // A re-list is buffered and swapped in at InitDone; converting on
-                            // every listed object would cost O(n²) for a large list.
-                            watcher::Event::Init => {
-                                buffers.insert(kind, Vec::new());
-                                if force.is_empty() {
-                                    continue;
+                        // The status line's note, sent once the catalog's lock is let go.
+                        let mut note = None;
+                        let skip = {
+                            let Ok(mut cat) = shared.catalog.lock() else { return };
+                            match *ev {
+                                // A re-list is buffered and swapped in at InitDone; converting
+                                // on every listed object would cost O(n²) for a large list.
+                                watcher::Event::Init => {
+                                    buffers.insert(kind, Vec::new());
+                                    force.is_empty()
+                                }
+                                watcher::Event::InitApply(o) => {
+                                    buffers.entry(kind).or_default().push(o);
+                                    if last_progress.elapsed() >= PROGRESS {
+                                        last_progress = tokio::time::Instant::now();
+                                        note = Some(format!("{}; {}", scope.found_note, progress(&buffers)));
+                                        progressed = true;
+                                    }
+                                    force.is_empty()
+                                }
+                                watcher::Event::InitDone => {
+                                    cat.replace_all(kind, buffers.remove(&kind).unwrap_or_default());
+                                    listed.insert(kind);
+                                    settled.insert(kind);
+                                    force.insert(kind);
+                                    if progressed && !listing(&buffers) {
+                                        // Every list is in: the status line says what was found.
+                                        progressed = false;
+                                        note = Some(scope.found_note.clone());
+                                    }
+                                    false
+                                }
+                                watcher::Event::Apply(o) => {
+                                    cat.apply(kind, o);
+                                    false
+                                }
+                                watcher::Event::Delete(o) => {
+                                    cat.delete(kind, &o);
+                                    false
                                 }
                             }
-                            watcher::Event::InitApply(o) => {
-                                buffers.entry(kind).or_default().push(o);
-                                if force.is_empty() {
-                                    continue;
-                                }
-                            }
-                            watcher::Event::InitDone => {
-                                cat.replace_all(kind, buffers.remove(&kind).unwrap_or_default());
-                                listed.insert(kind);
-                                settled.insert(kind);
-                                force.insert(kind);
-                            }
-                            watcher::Event::Apply(o) => cat.apply(kind, o),
-                            watcher::Event::Delete(o) => cat.delete(kind, &o),
+                        };
+                        if let Some(n) = note {
+                            info(&tx, n).await;
+                        }
+                        touched.insert(kind);
+                        if skip {
+                            continue;
                         }
                     }
                 }
@@ -416,15 +507,29 @@ async fn aggregate(
             continue;
         }
         super::router::close_stepped_gates(&shared).await;
+        // Only the kinds that changed are converted and compared again, unless a controller
+        // changed (its claims decide which routers show) or the change came from a write.
+        let ask: BTreeSet<Kind> = if everything || touched.iter().any(|k| k.is_controller()) {
+            Kind::ALL.into_iter().collect()
+        } else {
+            touched.union(&force).copied().collect()
+        };
+        everything = false;
+        touched.clear();
+        if ask.is_empty() {
+            continue;
+        }
         let snapshot = match shared.catalog.lock() {
-            Ok(c) => c.rollouts(),
+            Ok(c) => c.rollouts_of(&ask),
             Err(_) => return,
         };
         if let Some(m) = &metrics {
-            let all: Vec<Rollout> = snapshot.values().flatten().cloned().collect();
+            for (k, v) in &snapshot {
+                latest.insert(*k, v.clone());
+            }
+            let all: Vec<Rollout> = latest.values().flatten().cloned().collect();
             m.update(&all);
         }
-        let shown = snapshot.values().map(Vec::len).sum::<usize>();
         let kinds: Vec<Kind> = shared
             .resources
             .lock()
@@ -433,6 +538,7 @@ async fn aggregate(
         if !emit(snapshot, &listed, &mut sent, &force, &tx).await {
             return;
         }
+        let shown = sent.per_kind.values().map(BTreeMap::len).sum::<usize>();
         // Every kind listed, nothing to show: say so once (again after something appeared).
         let all_listed = kinds.iter().all(|k| listed.contains(k));
         if shown == 0 && all_listed && !said_empty {
@@ -443,5 +549,19 @@ async fn aggregate(
             }
         }
         said_empty &= shown == 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_in_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(340), "340");
+        assert_eq!(thousands(1020), "1,020");
+        assert_eq!(thousands(10_000), "10,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }
