@@ -114,9 +114,13 @@ pub enum Commands {
 /// `aviary kube`.
 #[derive(Debug, Args, Clone)]
 pub struct KubeArgs {
-    /// Kubeconfig context (default: the current context).
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    /// Kubeconfig context (default: the current context). Repeat it to watch several
+    /// clusters on one board: `--context prod-us --context prod-eu`.
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub context: Vec<String>,
+    /// Watch every context in the kubeconfig, one board across all of them.
+    #[arg(long, conflicts_with = "context")]
+    pub all_contexts: bool,
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster config).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,

@@ -18,9 +18,36 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// The status line's source.
+/// The status line's source with one cluster.
 pub fn source() -> SourceId {
     SourceId("kube".into())
+}
+
+/// One cluster's staleness sources: `kube` and `kube Rollout` with one context (a
+/// single-cluster screen reads as it always did), `kube@prod-eu` and `kube@prod-eu Rollout`
+/// with several, so one unreachable cluster goes stale alone.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// The context named in each source, when there are several.
+    pub label: Option<String>,
+}
+
+impl Sources {
+    /// The connection's own source (discovery, the status line).
+    pub fn conn(&self) -> SourceId {
+        match &self.label {
+            None => source(),
+            Some(c) => SourceId(format!("kube@{c}")),
+        }
+    }
+
+    /// A kind's watcher on this cluster.
+    pub fn kind(&self, kind: Kind) -> SourceId {
+        match &self.label {
+            None => kind.source(),
+            Some(c) => SourceId(kind.source().0.replacen("kube", &format!("kube@{c}"), 1)),
+        }
+    }
 }
 
 enum Internal {
@@ -57,11 +84,11 @@ async fn send(tx: &mpsc::Sender<Msg>, ev: ProviderEvent) -> bool {
     tx.send(Msg::Provider(ev)).await.is_ok()
 }
 
-async fn info(tx: &mpsc::Sender<Msg>, message: String) {
+async fn info(tx: &mpsc::Sender<Msg>, src: &Sources, message: String) {
     let _ = send(
         tx,
         ProviderEvent::Info {
-            source: source(),
+            source: src.conn(),
             message,
         },
     )
@@ -82,7 +109,12 @@ pub async fn run(
         .as_deref()
         .map(|n| format!("namespace {n}"))
         .unwrap_or_else(|| "all namespaces".into());
-    info(&tx, format!("connecting to {url} ({scope})…")).await;
+    info(
+        &tx,
+        &shared.sources,
+        format!("connecting to {url} ({scope})…"),
+    )
+    .await;
     let mut delay = Duration::from_millis(500);
     let found = loop {
         match discover(&shared.client).await {
@@ -94,10 +126,10 @@ pub async fn run(
                 }
                 let next = format!("{failure}; retrying in {}s", delay.as_secs_f64());
                 // The status line shows it in place of "connecting to …".
-                info(&tx, next.clone()).await;
+                info(&tx, &shared.sources, next.clone()).await;
                 let _ = tx
                     .send(Msg::SourceError {
-                        source: source(),
+                        source: shared.sources.conn(),
                         error: next,
                     })
                     .await;
@@ -116,7 +148,7 @@ pub async fn run(
     let _ = send(
         &tx,
         ProviderEvent::Restarted {
-            source: source(),
+            source: shared.sources.conn(),
             rollouts: Vec::new(),
         },
     )
@@ -143,6 +175,7 @@ pub async fn run(
         .collect();
     info(
         &tx,
+        &shared.sources,
         format!(
             "{url} {scope}: found {}{}",
             if found_txt.is_empty() {
@@ -168,7 +201,11 @@ pub async fn run(
     }
     drop(itx);
     if kinds.is_empty() {
-        let _ = send(&tx, nothing_found(&scope, &kinds, &missing)).await;
+        let _ = send(
+            &tx,
+            nothing_found(&shared.sources, &scope, &kinds, &missing),
+        )
+        .await;
     }
     let scope = Scope {
         text: scope,
@@ -239,6 +276,7 @@ async fn emit(
     sent: &mut Sent,
     force: &BTreeSet<Kind>,
     tx: &mpsc::Sender<Msg>,
+    src: &Sources,
 ) -> bool {
     for (kind, rollouts) in snapshot {
         if !listed.contains(&kind) {
@@ -251,7 +289,7 @@ async fn emit(
             let ok = send(
                 tx,
                 ProviderEvent::Restarted {
-                    source: kind.source(),
+                    source: src.kind(kind),
                     rollouts: now.values().cloned().collect(),
                 },
             )
@@ -265,7 +303,7 @@ async fn emit(
                     let ok = send(
                         tx,
                         ProviderEvent::Upsert {
-                            source: kind.source(),
+                            source: src.kind(kind),
                             rollout: Box::new(r.clone()),
                         },
                     )
@@ -279,7 +317,7 @@ async fn emit(
                 let ok = send(
                     tx,
                     ProviderEvent::Delete {
-                        source: kind.source(),
+                        source: src.kind(kind),
                         key: k.clone(),
                     },
                 )
@@ -306,7 +344,7 @@ struct Scope {
 
 /// "nothing to watch in namespace empty: looked for Rollout, Canary, …; found none": an
 /// empty scope says so instead of looking like one still loading.
-fn nothing_found(scope: &str, kinds: &[Kind], missing: &[&str]) -> ProviderEvent {
+fn nothing_found(src: &Sources, scope: &str, kinds: &[Kind], missing: &[&str]) -> ProviderEvent {
     let looked: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     let looked = if looked.is_empty() {
         "none of the rollout kinds is installed".to_string()
@@ -319,7 +357,7 @@ fn nothing_found(scope: &str, kinds: &[Kind], missing: &[&str]) -> ProviderEvent
         format!(" (not installed: {})", missing.join(", "))
     };
     ProviderEvent::Empty {
-        source: source(),
+        source: src.conn(),
         message: format!("nothing to watch in {scope}: {looked}{missing}"),
     }
 }
@@ -353,7 +391,7 @@ async fn aggregate(
                 // nothing to watch); during an outage it goes stale with the header's badge.
                 let kinds = shared.resources.lock().map(|r| r.len()).unwrap_or(0);
                 if (kinds == 0 || !healthy.is_empty())
-                    && !send(&tx, ProviderEvent::Restarted { source: source(), rollouts: Vec::new() }).await
+                    && !send(&tx, ProviderEvent::Restarted { source: shared.sources.conn(), rollouts: Vec::new() }).await
                 {
                     return;
                 }
@@ -369,9 +407,9 @@ async fn aggregate(
                     Internal::Error(kind, e) => {
                         healthy.remove(&kind);
                         if healthy.is_empty() {
-                            let _ = tx.send(Msg::SourceError { source: source(), error: e.clone() }).await;
+                            let _ = tx.send(Msg::SourceError { source: shared.sources.conn(), error: e.clone() }).await;
                         }
-                        let _ = tx.send(Msg::SourceError { source: kind.source(), error: e }).await;
+                        let _ = tx.send(Msg::SourceError { source: shared.sources.kind(kind), error: e }).await;
                         // Only a kind's first failure can unblock the others' first emit.
                         if !settled.insert(kind) {
                             continue;
@@ -430,7 +468,7 @@ async fn aggregate(
             .lock()
             .map(|r| r.keys().copied().collect())
             .unwrap_or_default();
-        if !emit(snapshot, &listed, &mut sent, &force, &tx).await {
+        if !emit(snapshot, &listed, &mut sent, &force, &tx, &shared.sources).await {
             return;
         }
         // Every kind listed, nothing to show: say so once (again after something appeared).
@@ -438,7 +476,12 @@ async fn aggregate(
         if shown == 0 && all_listed && !said_empty {
             said_empty = true;
             let missing: Vec<&str> = scope.missing.iter().map(String::as_str).collect();
-            if !send(&tx, nothing_found(&scope.text, &kinds, &missing)).await {
+            if !send(
+                &tx,
+                nothing_found(&shared.sources, &scope.text, &kinds, &missing),
+            )
+            .await
+            {
                 return;
             }
         }
