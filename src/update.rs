@@ -2,6 +2,7 @@
 //! clock arrives as `Msg::Tick`, and no I/O happens here.
 
 mod autopilot;
+mod command;
 mod keys;
 mod operator;
 mod sources;
