@@ -42,6 +42,9 @@ pub struct GlobalArgs {
     /// Never write to any router or controller; dangerous keys say why they are off.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Leave the mouse to the terminal (select and copy text without holding a modifier).
+    #[arg(long, global = true)]
+    pub no_mouse: bool,
     /// Colour theme (dark, light, mono, colorblind, or a file in <config dir>/themes/).
     #[arg(long, global = true, value_name = "NAME")]
     pub theme: Option<String>,
