@@ -182,7 +182,14 @@ pub fn error_rates(app: &App, t: &Tracked) -> (Option<f64>, Option<f64>) {
     (rate(Role::Canary), rate(Role::Stable))
 }
 
-fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, shown: &[Col], name_w: u16) -> Row<'a> {
+fn row<'a>(
+    app: &App,
+    t: &'a Tracked,
+    theme: &Theme,
+    shown: &[Col],
+    extra: &Extra,
+    name_w: u16,
+) -> Row<'a> {
     let r = &t.rollout;
     let sample = |role: Role| {
         r.builds
@@ -246,12 +253,17 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, shown: &[Col], name_w: u16)
         .iter()
         .map(|c| match c {
             Col::Rollout => Cell::from(text::fit(&name, name_w.into())),
-            Col::Context => {
-                Cell::from(r.key.context.clone().unwrap_or_default()).style(theme.dim())
-            }
-            Col::Namespace => {
-                Cell::from(r.key.namespace.clone().unwrap_or_default()).style(theme.dim())
-            }
+            // A long name is cut with an ellipsis, never silently.
+            Col::Context => Cell::from(text::fit(
+                r.key.context.as_deref().unwrap_or_default(),
+                extra.context.unwrap_or(0).into(),
+            ))
+            .style(theme.dim()),
+            Col::Namespace => Cell::from(text::fit(
+                r.key.namespace.as_deref().unwrap_or_default(),
+                extra.namespace.unwrap_or(0).into(),
+            ))
+            .style(theme.dim()),
             Col::Age => Cell::from(age.clone()).style(theme.dim()),
             Col::Owner => Cell::from(r.owner.to_string()).style(theme.dim()),
             Col::Phase => Cell::from(r.phase.label().to_string()).style(phase),
@@ -364,7 +376,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .skip(offset)
         .take(height.max(1))
-        .map(|t| row(app, t, theme, &shown, name_w))
+        .map(|t| row(app, t, theme, &shown, &extra, name_w))
         .collect();
     let arrow = if app.ui.sort.reverse { "↓" } else { "↑" };
     let sorted = sort_col(app.ui.sort.col);
