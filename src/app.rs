@@ -201,6 +201,70 @@ pub struct Confirm {
     pub seen: Seen,
 }
 
+pub use crate::keymap::SortCol;
+
+/// The overview's order: a column and a direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sort {
+    /// By what.
+    pub col: SortCol,
+    /// Reversed.
+    pub reverse: bool,
+}
+
+/// Which kinds the overview shows (`:kind`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KindFilter {
+    /// Everything.
+    #[default]
+    All,
+    /// Argo and OpenKruise `Rollout`s.
+    Rollouts,
+    /// Flagger `Canary`s.
+    Canaries,
+    /// Raw routes (VirtualService, HTTPRoute, TrafficSplit, Ingress, HAProxy, Consul, demo).
+    Routes,
+}
+
+impl KindFilter {
+    /// True when a rollout from `p` is shown.
+    pub fn shows(self, p: crate::domain::ProviderKind) -> bool {
+        use crate::domain::ProviderKind as P;
+        match self {
+            KindFilter::All => true,
+            KindFilter::Rollouts => matches!(p, P::Argo | P::Kruise),
+            KindFilter::Canaries => p == P::Flagger,
+            KindFilter::Routes => !matches!(p, P::Argo | P::Kruise | P::Flagger),
+        }
+    }
+}
+
+/// The one comparator of the overview: the chosen column, then the key, so equal rows keep
+/// one order however often live updates arrive (the selection stays on its row).
+pub fn compare(sort: Sort, a: &Tracked, b: &Tracked) -> std::cmp::Ordering {
+    let (ra, rb) = (&a.rollout, &b.rollout);
+    let by = match sort.col {
+        SortCol::Phase => ra.phase.urgency().cmp(&rb.phase.urgency()),
+        SortCol::Name => ra.key.name.cmp(&rb.key.name),
+        SortCol::Context => ra.key.context.cmp(&rb.key.context),
+        SortCol::Namespace => ra.key.namespace.cmp(&rb.key.namespace),
+        SortCol::Weight => ra.canary_weight().cmp(&rb.canary_weight()),
+        // Oldest first, as `kubectl get --sort-by=.metadata.creationTimestamp`.
+        SortCol::Age => ra.created.cmp(&rb.created),
+        // Most recent change first.
+        SortCol::Changed => b.last_change.cmp(&a.last_change),
+    };
+    let by = if sort.reverse { by.reverse() } else { by };
+    by.then_with(|| ra.key.cmp(&rb.key))
+}
+
+/// The `:` command line being typed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommandLine {
+    /// What was typed after `:`.
+    pub input: String,
+}
+
 /// Screen-level state of the TUI; plain data so render stays a function of `App`.
 #[derive(Clone, Debug, Default)]
 pub struct UiState {
@@ -228,6 +292,22 @@ pub struct UiState {
     pub keymap: crate::keymap::Keymap,
     /// How much history the detail charts show (`z`).
     pub chart_window: crate::keymap::ChartWindow,
+    /// The overview's order.
+    pub sort: Sort,
+    /// `:` line open.
+    pub command: Option<CommandLine>,
+    /// `:ns NAME` (`None`: all namespaces).
+    pub namespace: Option<String>,
+    /// `:ctx NAME` (`None`: every context).
+    pub context: Option<String>,
+    /// `:kind`.
+    pub kind: KindFilter,
+    /// First row of the overview shown (the wheel scrolls it; keys keep the selection in view).
+    pub scroll: usize,
+    /// Lines scrolled back in the detail's events.
+    pub events_scroll: usize,
+    /// The last click on a row, for double-click: the row and when.
+    pub last_click: Option<(RolloutKey, SystemTime)>,
 }
 
 /// The whole application state.
@@ -332,9 +412,22 @@ impl App {
     /// The rows themselves, in table order, without copying keys (render calls this per frame).
     pub fn visible(&self) -> Vec<&Tracked> {
         let f = self.ui.filter.to_lowercase();
+        let ui = &self.ui;
         let mut v: Vec<&Tracked> = self
             .rollouts
             .values()
+            .filter(|t| {
+                let k = &t.rollout.key;
+                ui.kind.shows(k.provider)
+                    && ui
+                        .namespace
+                        .as_ref()
+                        .is_none_or(|n| k.namespace.as_ref() == Some(n))
+                    && ui
+                        .context
+                        .as_ref()
+                        .is_none_or(|c| k.context.as_ref() == Some(c))
+            })
             .filter(|t| {
                 let r = &t.rollout;
                 f.is_empty()
@@ -343,8 +436,32 @@ impl App {
                     || r.phase.label().to_lowercase().contains(&f)
             })
             .collect();
-        // Stable sort: within one urgency the map's key order stands.
-        v.sort_by_key(|t| t.rollout.phase.urgency());
+        let sort = self.ui.sort;
+        v.sort_by(|a, b| compare(sort, a, b));
+        v
+    }
+
+    /// The distinct namespaces, in order (the NAMESPACE column shows only with several).
+    pub fn namespaces(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .rollouts
+            .keys()
+            .filter_map(|k| k.namespace.as_deref())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The distinct contexts, in order (the CONTEXT column shows only with several).
+    pub fn contexts(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .rollouts
+            .keys()
+            .filter_map(|k| k.context.as_deref())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
         v
     }
 

@@ -42,6 +42,9 @@ pub struct GlobalArgs {
     /// Never write to any router or controller; dangerous keys say why they are off.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Leave the mouse to the terminal (select and copy text without holding a modifier).
+    #[arg(long, global = true)]
+    pub no_mouse: bool,
     /// Colour theme (dark, light, mono, colorblind, or a file in <config dir>/themes/).
     #[arg(long, global = true, value_name = "NAME")]
     pub theme: Option<String>,
@@ -114,9 +117,13 @@ pub enum Commands {
 /// `aviary kube`.
 #[derive(Debug, Args, Clone)]
 pub struct KubeArgs {
-    /// Kubeconfig context (default: the current context).
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    /// Kubeconfig context (default: the current context). Repeat it to watch several
+    /// clusters on one board: `--context prod-us --context prod-eu`.
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub context: Vec<String>,
+    /// Watch every context in the kubeconfig, one board across all of them.
+    #[arg(long, conflicts_with = "context")]
+    pub all_contexts: bool,
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster config).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,

@@ -61,6 +61,17 @@ pub struct ConfigFile {
     /// Plan defaults.
     #[serde(default)]
     pub plan: PlanFile,
+    /// Per-context settings for `aviary kube`: `[contexts.prod-eu] prometheus = "URL"`.
+    #[serde(default)]
+    pub contexts: BTreeMap<String, ContextFile>,
+}
+
+/// `[contexts.NAME]`: what differs per cluster.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ContextFile {
+    /// This cluster's Prometheus (over `--prometheus`, which the others keep).
+    pub prometheus: Option<String>,
 }
 
 /// The validated config.

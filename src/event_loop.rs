@@ -68,11 +68,16 @@ pub fn signal_received() -> Option<i32> {
 
 /// Runs the TUI over `session` until quit. Writes in flight drain on screen, then the
 /// terminal is restored and the shell is told about any canary left mid-way.
-pub async fn run(mut session: Session, themes: Vec<Theme>, fps: u32) -> std::io::Result<()> {
+pub async fn run(
+    mut session: Session,
+    themes: Vec<Theme>,
+    fps: u32,
+    mouse: bool,
+) -> std::io::Result<()> {
     session.app.ui.theme_names = themes.iter().map(|t| t.name.clone()).collect();
     let stderr = session.executor.stderr();
     stderr.hold();
-    let mut term = match TerminalGuard::new() {
+    let mut term = match TerminalGuard::new(mouse) {
         Ok(t) => t,
         Err(e) => {
             stderr.release().iter().for_each(|l| eprintln!("{l}"));
@@ -102,6 +107,19 @@ pub async fn run(mut session: Session, themes: Vec<Theme>, fps: u32) -> std::io:
                 Some(Ok(Event::Resize(w, h))) => {
                     session.dispatch(Msg::Resize(w, h));
                     dirty = true;
+                }
+                Some(Ok(Event::Mouse(m))) => {
+                    use crossterm::event::{MouseButton, MouseEventKind as K};
+                    let ev = match m.kind {
+                        K::Down(MouseButton::Left) => Some(crate::msg::Mouse::Click(m.column, m.row)),
+                        K::ScrollUp => Some(crate::msg::Mouse::ScrollUp(m.column, m.row)),
+                        K::ScrollDown => Some(crate::msg::Mouse::ScrollDown(m.column, m.row)),
+                        _ => None,
+                    };
+                    if let Some(ev) = ev {
+                        session.dispatch(Msg::Mouse { ev, at: std::time::SystemTime::now() });
+                        dirty = true;
+                    }
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {

@@ -40,6 +40,7 @@ pub fn line(app: &App, t: &Tracked) -> Value {
     json!({
         "t": round(secs, 1),
         "rollout": t.rollout.key.to_string(),
+        "context": t.rollout.key.context,
         "phase": t.rollout.phase.label(),
         "weights": weights,
         "builds": builds,
@@ -77,6 +78,7 @@ pub fn summary(app: &App, t: &Tracked) -> Value {
         .unwrap_or(0);
     json!({"summary": {
         "rollout": t.rollout.key.to_string(),
+        "context": t.rollout.key.context,
         "outcome": outcome,
         "canary_weight": t.rollout.canary_weight().percent(),
         "requests": requests,
@@ -210,12 +212,13 @@ fn say_drift(
                 out,
                 "{}",
                 json!({
-                    "t": round(app.now.duration_since(app.started).unwrap_or_default().as_secs_f64(), 1),
-                    "rollout": t.rollout.key.to_string(),
-                    "drift": {"router": router.percent(), "aviary_set": set.percent()},
-                    "paused": true,
-                    "message": t.rollout.message,
-                })
+                            "t": round(app.now.duration_since(app.started).unwrap_or_default().as_secs_f64(), 1),
+                            "rollout": t.rollout.key.to_string(),
+                "context": t.rollout.key.context,
+                            "drift": {"router": router.percent(), "aviary_set": set.percent()},
+                            "paused": true,
+                            "message": t.rollout.message,
+                        })
             )?;
             out.flush()?;
         }

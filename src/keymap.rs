@@ -42,6 +42,30 @@ pub enum Action {
     Window,
     /// Quit.
     Quit,
+    /// Sort the overview by a column (again: reverse).
+    Sort(SortCol),
+    /// Open the `:` command line.
+    Command,
+}
+
+/// The column the overview is sorted by (k9s-style Shift keys; the same key again reverses).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SortCol {
+    /// "Needs a human first" (phase urgency), the default.
+    #[default]
+    Phase,
+    /// Rollout name.
+    Name,
+    /// Kubeconfig context.
+    Context,
+    /// Namespace.
+    Namespace,
+    /// Canary weight.
+    Weight,
+    /// Object age (creationTimestamp).
+    Age,
+    /// Last weight or phase change.
+    Changed,
 }
 
 /// How much history the detail charts show; `z` steps through them.
@@ -317,6 +341,71 @@ impl Default for Keymap {
                     false,
                 ),
                 b(Action::Quit, "quit", &["q", "ctrl-c"], "quit", false, true),
+                b(
+                    Action::Command,
+                    "command",
+                    &[":"],
+                    ":ns :ctx :kind :q (tab completes)",
+                    false,
+                    false,
+                ),
+                // k9s's Shift keys; A (age in k9s) is abort here, so age is G.
+                b(
+                    Action::Sort(SortCol::Name),
+                    "sort-name",
+                    &["N"],
+                    "name",
+                    false,
+                    false,
+                ),
+                b(
+                    Action::Sort(SortCol::Phase),
+                    "sort-phase",
+                    &["S"],
+                    "phase",
+                    false,
+                    false,
+                ),
+                b(
+                    Action::Sort(SortCol::Weight),
+                    "sort-weight",
+                    &["W"],
+                    "weight",
+                    false,
+                    false,
+                ),
+                b(
+                    Action::Sort(SortCol::Age),
+                    "sort-age",
+                    &["G"],
+                    "age",
+                    false,
+                    false,
+                ),
+                b(
+                    Action::Sort(SortCol::Changed),
+                    "sort-changed",
+                    &["C"],
+                    "changed",
+                    false,
+                    false,
+                ),
+                b(
+                    Action::Sort(SortCol::Context),
+                    "sort-context",
+                    &["X"],
+                    "ctx",
+                    false,
+                    false,
+                ),
+                b(
+                    Action::Sort(SortCol::Namespace),
+                    "sort-namespace",
+                    &["M"],
+                    "ns",
+                    false,
+                    false,
+                ),
             ],
         }
     }

@@ -83,7 +83,12 @@ fn run(cli: Cli) -> Result<()> {
         Commands::Simulate(args) => Ok(aviary::simulate::main(&args)?),
         Commands::Haproxy(args) => rt.block_on(aviary::run::haproxy(args, cli.global, plan)),
         Commands::Consul(args) => rt.block_on(aviary::run::consul(args, cli.global, plan)),
-        Commands::Kube(args) => rt.block_on(aviary::run::kube(args, cli.global, plan)),
+        Commands::Kube(args) => rt.block_on(aviary::run::kube(
+            args,
+            cli.global,
+            plan,
+            settings.config.file.contexts.clone(),
+        )),
         Commands::Replay(args) => rt.block_on(aviary::run::replay(args, cli.global)),
         Commands::Completions { .. } | Commands::Man => Ok(()),
     }

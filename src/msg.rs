@@ -96,8 +96,26 @@ pub enum Msg {
     Key(#[serde(with = "key_serde")] crossterm::event::KeyEvent),
     /// Terminal resized to (columns, rows).
     Resize(u16, u16),
+    /// A mouse click or wheel turn, stamped by the loop (double-click needs the time).
+    Mouse {
+        /// What happened where.
+        ev: Mouse,
+        /// When.
+        at: std::time::SystemTime,
+    },
     /// Leave (SIGINT, SIGTERM, end of input).
     Quit,
+}
+
+/// The mouse events aviary uses, at (column, row); plain data so recordings carry them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mouse {
+    /// Left button pressed.
+    Click(u16, u16),
+    /// Wheel up.
+    ScrollUp(u16, u16),
+    /// Wheel down.
+    ScrollDown(u16, u16),
 }
 
 /// crossterm's `KeyEvent` has no serde without a feature that would rebuild the terminal

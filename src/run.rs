@@ -179,7 +179,7 @@ pub async fn frontend(mut session: Session, global: &GlobalArgs) -> Result<()> {
     if settings.themes.is_empty() {
         return Err(color_eyre::eyre::eyre!("no theme could be loaded"));
     }
-    crate::event_loop::run(session, settings.themes, settings.fps).await?;
+    crate::event_loop::run(session, settings.themes, settings.fps, !global.no_mouse).await?;
     Ok(())
 }
 

@@ -16,10 +16,12 @@ pub struct TerminalGuard {
 
 impl TerminalGuard {
     /// Enters raw mode and the alternate screen.
-    pub fn new() -> std::io::Result<Self> {
+    pub fn new(mouse: bool) -> std::io::Result<Self> {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if std::thread::current().name() == Some("main") {
+                let _ =
+                    crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
                 let _ = ratatui::try_restore();
                 previous(info);
             } else {
@@ -30,6 +32,12 @@ impl TerminalGuard {
         let started =
             crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)
                 .and_then(|_| {
+                    if mouse {
+                        crossterm::execute!(
+                            std::io::stdout(),
+                            crossterm::event::EnableMouseCapture
+                        )?;
+                    }
                     ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(
                         std::io::stdout(),
                     ))
@@ -57,6 +65,7 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         // Never unwrap here: a failing restore must not turn into a panic during a panic.
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
         if let Err(e) = ratatui::try_restore() {
             eprintln!("aviary: could not restore the terminal: {e} (try `reset`)");
         }

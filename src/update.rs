@@ -2,7 +2,9 @@
 //! clock arrives as `Msg::Tick`, and no I/O happens here.
 
 mod autopilot;
+mod command;
 mod keys;
+mod mouse;
 mod operator;
 mod sources;
 
@@ -53,6 +55,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::Key(k) => keys::key(app, k),
+        Msg::Mouse { ev, at } => {
+            mouse::mouse(app, ev, at);
+            Vec::new()
+        }
         Msg::Resize(w, h) => {
             app.ui.size = (w, h);
             Vec::new()

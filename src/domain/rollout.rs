@@ -51,7 +51,9 @@ impl ProviderKind {
     }
 }
 
-/// Identifies a rollout across refreshes: provider + namespace + name.
+/// Identifies a rollout across refreshes: provider + namespace + name, and the cluster
+/// (kubeconfig context) it lives on, so a write can only ever go to the cluster its row
+/// came from.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RolloutKey {
     /// Where it came from.
@@ -60,6 +62,10 @@ pub struct RolloutKey {
     pub namespace: Option<String>,
     /// Object, backend or service name.
     pub name: String,
+    /// Kubeconfig context, for Kubernetes rollouts whose context is known. Not part of the
+    /// printed key (the CONTEXT column and every dialog show it), so keys read like kubectl's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 impl RolloutKey {
@@ -69,6 +75,7 @@ impl RolloutKey {
             provider,
             namespace: None,
             name: name.into(),
+            context: None,
         }
     }
 
@@ -82,7 +89,14 @@ impl RolloutKey {
             provider,
             namespace: Some(ns.into()),
             name: name.into(),
+            context: None,
         }
+    }
+
+    /// The same key on the cluster named by `context`.
+    pub fn on(mut self, context: impl Into<String>) -> Self {
+        self.context = Some(context.into());
+        self
     }
 }
 
@@ -243,6 +257,10 @@ pub struct Rollout {
     pub step: Option<(u32, u32)>,
     /// When the phase or weight last changed.
     pub last_transition: Option<SystemTime>,
+    /// When the object was created (`metadata.creationTimestamp`), where the router has
+    /// objects: the overview's AGE, as in kubectl and k9s.
+    #[serde(default)]
+    pub created: Option<SystemTime>,
     /// The *why*: the controller's message, the failing check, the abort reason.
     pub message: String,
     /// Router address or object (`127.0.0.1:8080`, `VirtualService shop/reviews`).
@@ -313,6 +331,7 @@ impl Rollout {
             controller_plan: None,
             step: None,
             last_transition: None,
+            created: None,
             message: String::new(),
             router: String::new(),
             capabilities: Capabilities::all(),

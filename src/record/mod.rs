@@ -95,7 +95,12 @@ pub struct Entry {
 fn carries_text(msg: &Msg) -> bool {
     !matches!(
         msg,
-        Msg::Tick(_) | Msg::Metrics(_) | Msg::History { .. } | Msg::Key(_) | Msg::Resize(..)
+        Msg::Tick(_)
+            | Msg::Metrics(_)
+            | Msg::History { .. }
+            | Msg::Key(_)
+            | Msg::Mouse { .. }
+            | Msg::Resize(..)
     )
 }
 

@@ -315,7 +315,7 @@ pub async fn replay(args: crate::cli::ReplayArgs, global: crate::cli::GlobalArgs
 const FRAME: Duration = Duration::from_millis(50);
 
 async fn tui(mut p: Player, themes: Vec<crate::theme::Theme>, speed: u32) -> std::io::Result<()> {
-    let mut term = crate::terminal::TerminalGuard::new()?;
+    let mut term = crate::terminal::TerminalGuard::new(false)?;
     if let Ok(size) = term.terminal.size() {
         let _ = update(&mut p.app, Msg::Resize(size.width, size.height));
     }

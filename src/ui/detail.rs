@@ -372,6 +372,8 @@ fn events(app: &App, t: &Tracked, theme: &Theme, area: Rect) -> Paragraph<'stati
         .events
         .iter()
         .rev()
+        // The wheel scrolls back through older events.
+        .skip(app.ui.events_scroll)
         .take(height)
         .map(|e| {
             let c = match e.level {

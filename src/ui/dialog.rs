@@ -40,6 +40,15 @@ fn confirm_lines(app: &App, c: &Confirm, theme: &Theme) -> Vec<Line<'static>> {
             Span::styled("rollout  ", theme.dim()),
             Span::styled(c.target.to_string(), bold.fg(theme.accent)),
         ]),
+    ];
+    // The cluster the write goes to, named before `y`.
+    if let Some(ctx) = &c.target.context {
+        lines.push(Line::from(vec![
+            Span::styled("context  ", theme.dim()),
+            Span::styled(ctx.clone(), bold.fg(theme.accent)),
+        ]));
+    }
+    lines.extend([
         Line::from(vec![
             Span::styled(
                 format!("canary {:<9}", name(Role::Canary)),
@@ -56,7 +65,7 @@ fn confirm_lines(app: &App, c: &Confirm, theme: &Theme) -> Vec<Line<'static>> {
             Span::raw(format!("{:>6} → ", c.current.complement().to_string())),
             Span::styled(c.resulting.complement().to_string(), bold.fg(theme.stable)),
         ]),
-    ];
+    ]);
     if !router.is_empty() {
         lines.push(Line::from(vec![
             Span::styled("router   ", theme.dim()),
@@ -109,7 +118,13 @@ pub fn render(app: &App, m: &Modal, theme: &Theme, frame: &mut Frame, area: Rect
             ))];
             for (k, w) in midway {
                 lines.push(Line::from(vec![
-                    Span::styled(format!("{k}  "), Style::default().fg(theme.accent)),
+                    Span::styled(
+                        match &k.context {
+                            Some(c) => format!("{k} ({c})  "),
+                            None => format!("{k}  "),
+                        },
+                        Style::default().fg(theme.accent),
+                    ),
                     Span::styled(format!("canary {w}"), Style::default().fg(theme.canary)),
                     Span::styled(" (no plan runs once aviary quits)", theme.dim()),
                 ]));
@@ -170,6 +185,15 @@ pub fn render(app: &App, m: &Modal, theme: &Theme, frame: &mut Frame, area: Rect
                     ),
                 ]),
             ];
+            if let Some(ctx) = &target.context {
+                lines.insert(
+                    1,
+                    Line::from(vec![
+                        Span::styled("context  ", theme.dim()),
+                        Span::raw(ctx.clone()),
+                    ]),
+                );
+            }
             if let Some(e) = error {
                 lines.push(Line::from(Span::styled(
                     e.clone(),

@@ -1,7 +1,7 @@
 //! The overview: every rollout, "needs a human first", with its weights, errors and age.
 
 use super::{advice, text};
-use crate::app::{App, Tracked};
+use crate::app::{App, SortCol, Tracked};
 use crate::domain::observation::series::ERROR_WINDOW;
 use crate::domain::{Role, Weight};
 use crate::theme::Theme;
@@ -36,6 +36,8 @@ const ROLLOUT_MIN: u16 = 14;
 /// The table's columns, in display order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Col {
+    Context,
+    Namespace,
     Rollout,
     Owner,
     Phase,
@@ -44,6 +46,36 @@ enum Col {
     P99,
     Step,
     Age,
+    Changed,
+}
+
+/// What the data decides about the columns: the CONTEXT and NAMESPACE columns only with
+/// several (so a one-cluster, one-namespace board reads as before), at the width of their
+/// longest value, and AGE only where rollouts have objects with a creation time.
+#[derive(Clone, Copy, Debug, Default)]
+struct Extra {
+    context: Option<u16>,
+    namespace: Option<u16>,
+    age: bool,
+}
+
+impl Extra {
+    fn of(app: &App) -> Extra {
+        let w = |v: Vec<&str>, title: &str| {
+            (v.len() > 1).then(|| {
+                v.iter()
+                    .map(|s| s.chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .clamp(title.len(), 16) as u16
+            })
+        };
+        Extra {
+            context: w(app.contexts(), "CONTEXT"),
+            namespace: w(app.namespaces(), "NAMESPACE"),
+            age: app.rollouts.values().any(|t| t.rollout.created.is_some()),
+        }
+    }
 }
 
 impl Col {
@@ -57,11 +89,18 @@ impl Col {
             Col::P99 => "P99",
             Col::Step => "STEP",
             Col::Age => "AGE",
+            Col::Changed => "CHANGED",
+            Col::Context => "CONTEXT",
+            Col::Namespace => "NAMESPACE",
         }
     }
 
-    fn width(self) -> u16 {
+    fn width(self, x: &Extra) -> u16 {
         match self {
+            Col::Context => x.context.unwrap_or(0),
+            Col::Namespace => x.namespace.unwrap_or(0),
+            Col::Age => 5,
+            Col::Changed => 9,
             Col::Rollout => ROLLOUT_MIN,
             Col::Owner => 9,
             Col::Phase => 17,
@@ -69,15 +108,16 @@ impl Col {
             Col::Err => 11,
             Col::P99 => 6,
             Col::Step => 5,
-            Col::Age => 9,
         }
     }
 }
 
 /// The columns that fit in `width` cells, whole: the least needed go first (owner, p99,
 /// step, errors, weight, age), so no value is ever cut or runs into its neighbour.
-fn columns(width: u16) -> Vec<Col> {
+fn columns(width: u16, x: &Extra) -> Vec<Col> {
     let all = [
+        Col::Context,
+        Col::Namespace,
         Col::Rollout,
         Col::Owner,
         Col::Phase,
@@ -86,20 +126,32 @@ fn columns(width: u16) -> Vec<Col> {
         Col::P99,
         Col::Step,
         Col::Age,
+        Col::Changed,
     ];
-    // AGE goes last: it carries the stale badge (the header line names stale sources too).
+    // CHANGED goes last: it carries the stale badge (the header line names stale sources
+    // too). A dropped NAMESPACE folds back into the rollout's name; CONTEXT stays long, as
+    // the cluster a key acts on.
     let drop_order = [
         Col::Owner,
+        Col::Age,
         Col::P99,
         Col::Step,
+        Col::Namespace,
         Col::Err,
         Col::Weight,
-        Col::Age,
+        Col::Context,
+        Col::Changed,
     ];
     let need = |cols: &[Col]| -> u16 {
-        cols.iter().map(|c| c.width()).sum::<u16>() + SPACING * (cols.len() as u16 - 1)
+        cols.iter().map(|c| c.width(x)).sum::<u16>() + SPACING * (cols.len() as u16 - 1)
     };
     let mut cols = all.to_vec();
+    cols.retain(|c| match c {
+        Col::Context => x.context.is_some(),
+        Col::Namespace => x.namespace.is_some(),
+        Col::Age => x.age,
+        _ => true,
+    });
     // The owner column only when there is room for names too.
     if width < 110 {
         cols.retain(|c| *c != Col::Owner);
@@ -132,18 +184,24 @@ pub fn error_rates(app: &App, t: &Tracked) -> (Option<f64>, Option<f64>) {
 
 /// The rollout's name, and the judge's badge after it where it advises (the name gives way
 /// first, so the badge always shows whole).
-fn name(t: &Tracked, theme: &Theme, pending: &str, width: u16) -> Line<'static> {
-    let name = format!("{pending}{}", t.rollout.key);
+fn name_cell(name: &str, t: &Tracked, theme: &Theme, width: u16) -> Line<'static> {
     match advice::badge(t, theme) {
         Some(b) => {
             let room = usize::from(width).saturating_sub(b.width() + 2);
-            Line::from(vec![Span::raw(text::fit(&name, room)), Span::raw("  "), b])
+            Line::from(vec![Span::raw(text::fit(name, room)), Span::raw("  "), b])
         }
-        None => Line::from(text::fit(&name, width.into())),
+        None => Line::from(text::fit(name, width.into())),
     }
 }
 
-fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, shown: &[Col], name_w: u16) -> Row<'a> {
+fn row<'a>(
+    app: &App,
+    t: &'a Tracked,
+    theme: &Theme,
+    shown: &[Col],
+    extra: &Extra,
+    name_w: u16,
+) -> Row<'a> {
     let r = &t.rollout;
     let sample = |role: Role| {
         r.builds
@@ -173,7 +231,7 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, shown: &[Col], name_w: u16)
         .step
         .map(|(i, n)| format!("{i}/{n}"))
         .unwrap_or_else(|| "—".into());
-    let age = if let Some(src) = app.stale_source(t) {
+    let changed = if let Some(src) = app.stale_source(t) {
         let a = app
             .source_age(src)
             .map(text::short)
@@ -193,21 +251,56 @@ fn row<'a>(app: &App, t: &'a Tracked, theme: &Theme, shown: &[Col], name_w: u16)
         .add_modifier(Modifier::BOLD);
     let p99_style = Style::default().fg(if slow { theme.error } else { theme.fg });
     let mut err = Some(err);
-    let mut age = Some(age);
+    let mut changed = Some(changed);
+    let age = r
+        .created
+        .map(|c| text::short(app.now.duration_since(c).unwrap_or_default()))
+        .unwrap_or_else(|| "—".into());
+    let name = if shown.contains(&Col::Namespace) {
+        format!("{pending}{}:{}", r.key.provider.prefix(), r.key.name)
+    } else {
+        format!("{pending}{}", r.key)
+    };
     let cells: Vec<Cell> = shown
         .iter()
         .map(|c| match c {
-            Col::Rollout => Cell::from(name(t, theme, pending, name_w)),
+            Col::Rollout => Cell::from(name_cell(&name, t, theme, name_w)),
+            // A long name is cut with an ellipsis, never silently.
+            Col::Context => Cell::from(text::fit(
+                r.key.context.as_deref().unwrap_or_default(),
+                extra.context.unwrap_or(0).into(),
+            ))
+            .style(theme.dim()),
+            Col::Namespace => Cell::from(text::fit(
+                r.key.namespace.as_deref().unwrap_or_default(),
+                extra.namespace.unwrap_or(0).into(),
+            ))
+            .style(theme.dim()),
+            Col::Age => Cell::from(age.clone()).style(theme.dim()),
             Col::Owner => Cell::from(r.owner.to_string()).style(theme.dim()),
             Col::Phase => Cell::from(r.phase.label().to_string()).style(phase),
             Col::Weight => Cell::from(weight_bar(r.canary_weight(), theme)),
             Col::Err => Cell::from(err.take().unwrap_or_default()),
             Col::P99 => Cell::from(text::ms(p99)).style(p99_style),
             Col::Step => Cell::from(step.clone()),
-            Col::Age => Cell::from(Line::from(age.take().unwrap_or_default())),
+            Col::Changed => Cell::from(Line::from(changed.take().unwrap_or_default())),
         })
         .collect();
     Row::new(cells)
+}
+
+/// The column a sort is shown on; the default ("needs a human first") marks none, so the
+/// board reads as it always did until a sort key is pressed.
+fn sort_col(s: SortCol) -> Option<Col> {
+    match s {
+        SortCol::Phase => None,
+        SortCol::Name => Some(Col::Rollout),
+        SortCol::Context => Some(Col::Context),
+        SortCol::Namespace => Some(Col::Namespace),
+        SortCol::Weight => Some(Col::Weight),
+        SortCol::Age => Some(Col::Age),
+        SortCol::Changed => Some(Col::Changed),
+    }
 }
 
 /// Draws the table (only the rows that fit are built, so 1,000 rollouts cost one screen).
@@ -222,6 +315,21 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         String::new()
     };
+    let filter = match &app.ui.command {
+        Some(c) => format!("{filter}  :{}▏", c.input),
+        None => filter,
+    };
+    let scope: String = [
+        app.ui.context.as_ref().map(|c| format!("ctx {c}")),
+        app.ui.namespace.as_ref().map(|n| format!("ns {n}")),
+        (app.ui.kind != crate::app::KindFilter::All)
+            .then(|| format!("{:?}", app.ui.kind).to_lowercase()),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|s| format!(" [{s}]"))
+    .collect();
+    let filter = format!("{scope}{filter}");
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.dim())
@@ -262,11 +370,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     let height = area.height.saturating_sub(3) as usize;
     let inner_w = area.width.saturating_sub(2);
-    let shown = columns(inner_w);
+    let extra = Extra::of(app);
+    let shown = columns(inner_w, &extra);
     let others: u16 = shown
         .iter()
         .filter(|c| **c != Col::Rollout)
-        .map(|c| c.width() + SPACING)
+        .map(|c| c.width(&extra) + SPACING)
         .sum();
     let name_w = inner_w.saturating_sub(others).max(ROLLOUT_MIN);
     let (sel, offset) = window(app, &rows_in_order, height);
@@ -274,14 +383,25 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .skip(offset)
         .take(height.max(1))
-        .map(|t| row(app, t, theme, &shown, name_w))
+        .map(|t| row(app, t, theme, &shown, &extra, name_w))
         .collect();
-    let titles: Vec<&str> = shown.iter().map(|c| c.title()).collect();
+    let arrow = if app.ui.sort.reverse { "↓" } else { "↑" };
+    let sorted = sort_col(app.ui.sort.col);
+    let titles: Vec<String> = shown
+        .iter()
+        .map(|c| {
+            if Some(*c) == sorted {
+                format!("{}{arrow}", c.title())
+            } else {
+                c.title().to_string()
+            }
+        })
+        .collect();
     let widths: Vec<Constraint> = shown
         .iter()
         .map(|c| match c {
             Col::Rollout => Constraint::Min(ROLLOUT_MIN),
-            c => Constraint::Length(c.width()),
+            c => Constraint::Length(c.width(&extra)),
         })
         .collect();
     let header = Row::new(titles).style(theme.dim().add_modifier(Modifier::BOLD));

@@ -50,6 +50,9 @@ pub fn key(app: &mut App, ev: KeyEvent) -> Vec<Effect> {
         filter(app, ev);
         return Vec::new();
     }
+    if let Some(line) = app.ui.command.clone() {
+        return super::command::key(app, line, ev);
+    }
     let action = app.ui.keymap.action(&ev);
     if app.ui.help {
         // `?` and esc only close the overlay; any other key closes it and does its job,
@@ -66,7 +69,7 @@ pub fn key(app: &mut App, ev: KeyEvent) -> Vec<Effect> {
 }
 
 /// `q`: quit, but ask first when quitting would strand a canary mid-way.
-fn quit(app: &mut App) -> Vec<Effect> {
+pub(super) fn quit(app: &mut App) -> Vec<Effect> {
     let midway = app.midway();
     if midway.is_empty() || app.read_only {
         return quit_now(app);
@@ -258,7 +261,12 @@ fn refuse(app: &mut App, action: &str, why: String) {
 }
 
 fn browse(app: &mut App, action: Action) -> Vec<Effect> {
-    let selected = app.selected().map(|t| t.rollout.key.clone());
+    // Only a row the screen shows can be acted on (`:ns` may have hidden the selection).
+    let visible = app.visible_keys();
+    let selected = app
+        .selected()
+        .map(|t| t.rollout.key.clone())
+        .filter(|k| visible.contains(k));
     match action {
         Action::Up => move_selection(app, -1),
         Action::Down => move_selection(app, 1),
@@ -297,6 +305,12 @@ fn browse(app: &mut App, action: Action) -> Vec<Effect> {
             );
         }
         Action::Window => app.ui.chart_window = app.ui.chart_window.next(),
+        Action::Command => app.ui.command = Some(crate::app::CommandLine::default()),
+        Action::Sort(col) => {
+            let s = &mut app.ui.sort;
+            s.reverse = s.col == col && !s.reverse;
+            s.col = col;
+        }
         Action::Quit => return quit(app),
         Action::Pause | Action::Advance => {
             let Some(key) = selected else {

@@ -109,6 +109,7 @@ fn overview_columns_never_run_into_each_other_at_any_width() {
             "P99",
             "STEP",
             "AGE",
+            "CHANGED",
         ];
         let shown: Vec<&str> = titles
             .iter()

@@ -22,6 +22,9 @@ pub struct Options {
     pub default_mesh: String,
     /// `--flagger-loadtester` was given.
     pub loadtester: bool,
+    /// The kubeconfig context these objects come from, stamped on every rollout key so
+    /// writes go back to this cluster only.
+    pub context: Option<String>,
 }
 
 impl Default for Options {
@@ -30,6 +33,7 @@ impl Default for Options {
             raw_owner: Owner::Manual,
             default_mesh: "istio".into(),
             loadtester: false,
+            context: None,
         }
     }
 }
@@ -243,7 +247,14 @@ impl Catalog {
                 let v: Vec<Rollout> = self
                     .all(kind)
                     .filter(|o| kind.is_controller() || !self.owned(kind, o, claimed))
-                    .flat_map(|o| self.converted(kind, o).1)
+                    .flat_map(|o| {
+                        let created = kinds::created(o);
+                        self.converted(kind, o).1.into_iter().map(move |mut r| {
+                            r.created = created;
+                            r.key.context.clone_from(&self.opts.context);
+                            r
+                        })
+                    })
                     .collect();
                 (kind, v)
             })

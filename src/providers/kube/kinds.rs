@@ -198,6 +198,14 @@ pub fn name(obj: &DynamicObject) -> String {
     obj.metadata.name.clone().unwrap_or_default()
 }
 
+/// `metadata.creationTimestamp`: the object's age, as kubectl shows it.
+pub fn created(obj: &DynamicObject) -> Option<std::time::SystemTime> {
+    obj.metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| std::time::SystemTime::from(t.0))
+}
+
 /// `metadata.resourceVersion`.
 pub fn resource_version(obj: &DynamicObject) -> Option<String> {
     obj.metadata.resource_version.clone()

@@ -50,6 +50,26 @@ pub struct Connection {
     pub namespace: Option<String>,
     /// The API server URL, for the status line.
     pub url: String,
+    /// The kubeconfig context in use (`None` for the in-cluster config).
+    pub context: Option<String>,
+}
+
+/// Reads the kubeconfig as kubectl does: `path`, else `$KUBECONFIG` or `~/.kube/config`.
+fn read_kubeconfig(path: Option<&std::path::Path>) -> Result<Kubeconfig, String> {
+    match path {
+        Some(p) => Kubeconfig::read_from(p).map_err(|e| format!("kubeconfig {}: {e}", p.display())),
+        None => Kubeconfig::read().map_err(|e| format!("kubeconfig: {e}")),
+    }
+}
+
+/// Every context in the kubeconfig, in file order (`--all-contexts`).
+pub fn all_contexts(path: Option<&std::path::Path>) -> Result<Vec<String>, String> {
+    let kc = read_kubeconfig(path)?;
+    let names: Vec<String> = kc.contexts.into_iter().map(|c| c.name).collect();
+    if names.is_empty() {
+        return Err("--all-contexts: the kubeconfig names no context".into());
+    }
+    Ok(names)
 }
 
 /// Loads the kubeconfig like kubectl and builds a client. Local only: nothing is sent to the
@@ -84,12 +104,19 @@ pub async fn connect(c: &Connect) -> Result<Connection, String> {
         )
     };
     let url = config.cluster_url.to_string();
+    // The context's name, for keys and dialogs; the in-cluster config has none.
+    let context = c.context.clone().or_else(|| {
+        read_kubeconfig(c.kubeconfig.as_deref())
+            .ok()
+            .and_then(|kc| kc.current_context)
+    });
     crate::install_crypto_provider();
     let client = Client::try_from(config).map_err(|e| format!("cluster client: {e}"))?;
     Ok(Connection {
         client,
         namespace,
         url,
+        context,
     })
 }
 
@@ -118,6 +145,8 @@ pub struct Shared {
     pub reached: std::sync::atomic::AtomicBool,
     /// The last connection failure, address and cause, for that exit's message.
     pub last_failure: Mutex<Option<String>>,
+    /// This cluster's staleness sources.
+    pub sources: watch::Sources,
 }
 
 /// Exit status of a headless `aviary kube` that never reached the API server (README:
@@ -160,7 +189,19 @@ impl Shared {
             open_gates: Mutex::new(BTreeMap::new()),
             reached: std::sync::atomic::AtomicBool::new(false),
             last_failure: Mutex::new(None),
+            sources: watch::Sources::default(),
         }
+    }
+
+    /// The same state for the cluster of kubeconfig `context`: its rollouts carry the
+    /// context in their keys, and with `labelled` (several clusters on one board) its
+    /// sources name it, so each cluster's freshness is its own.
+    pub fn on_context(mut self, context: Option<String>, labelled: bool) -> Self {
+        self.sources.label = context.clone().filter(|_| labelled);
+        if let Ok(c) = self.catalog.get_mut() {
+            c.opts.context = context;
+        }
+        self
     }
 
     /// The API resource of a kind: as discovered, else its default version.

@@ -18,9 +18,36 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// The status line's source.
+/// The status line's source with one cluster.
 pub fn source() -> SourceId {
     SourceId("kube".into())
+}
+
+/// One cluster's staleness sources: `kube` and `kube Rollout` with one context (a
+/// single-cluster screen reads as it always did), `kube@prod-eu` and `kube@prod-eu Rollout`
+/// with several, so one unreachable cluster goes stale alone.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// The context named in each source, when there are several.
+    pub label: Option<String>,
+}
+
+impl Sources {
+    /// The connection's own source (discovery, the status line).
+    pub fn conn(&self) -> SourceId {
+        match &self.label {
+            None => source(),
+            Some(c) => SourceId(format!("kube@{c}")),
+        }
+    }
+
+    /// A kind's watcher on this cluster.
+    pub fn kind(&self, kind: Kind) -> SourceId {
+        match &self.label {
+            None => kind.source(),
+            Some(c) => SourceId(kind.source().0.replacen("kube", &format!("kube@{c}"), 1)),
+        }
+    }
 }
 
 enum Internal {
@@ -57,11 +84,11 @@ async fn send(tx: &mpsc::Sender<Msg>, ev: ProviderEvent) -> bool {
     tx.send(Msg::Provider(ev)).await.is_ok()
 }
 
-async fn info(tx: &mpsc::Sender<Msg>, message: String) {
+async fn info(tx: &mpsc::Sender<Msg>, src: &Sources, message: String) {
     let _ = send(
         tx,
         ProviderEvent::Info {
-            source: source(),
+            source: src.conn(),
             message,
         },
     )
@@ -82,7 +109,12 @@ pub async fn run(
         .as_deref()
         .map(|n| format!("namespace {n}"))
         .unwrap_or_else(|| "all namespaces".into());
-    info(&tx, format!("connecting to {url} ({scope})…")).await;
+    info(
+        &tx,
+        &shared.sources,
+        format!("connecting to {url} ({scope})…"),
+    )
+    .await;
     let mut delay = Duration::from_millis(500);
     let found = loop {
         match discover(&shared.client).await {
@@ -94,10 +126,10 @@ pub async fn run(
                 }
                 let next = format!("{failure}; retrying in {}s", delay.as_secs_f64());
                 // The status line shows it in place of "connecting to …".
-                info(&tx, next.clone()).await;
+                info(&tx, &shared.sources, next.clone()).await;
                 let _ = tx
                     .send(Msg::SourceError {
-                        source: source(),
+                        source: shared.sources.conn(),
                         error: next,
                     })
                     .await;
@@ -116,7 +148,7 @@ pub async fn run(
     let _ = send(
         &tx,
         ProviderEvent::Restarted {
-            source: source(),
+            source: shared.sources.conn(),
             rollouts: Vec::new(),
         },
     )
@@ -154,7 +186,7 @@ pub async fn run(
             format!("; not installed: {}", missing.join(", "))
         }
     );
-    info(&tx, found_note.clone()).await;
+    info(&tx, &shared.sources, found_note.clone()).await;
     let (itx, irx) = mpsc::channel(256);
     for (kind, ar) in found {
         let api: Api<DynamicObject> = match &namespace {
@@ -165,7 +197,11 @@ pub async fn run(
     }
     drop(itx);
     if kinds.is_empty() {
-        let _ = send(&tx, nothing_found(&scope, &kinds, &missing)).await;
+        let _ = send(
+            &tx,
+            nothing_found(&shared.sources, &scope, &kinds, &missing),
+        )
+        .await;
     }
     let scope = Scope {
         text: scope,
@@ -237,6 +273,7 @@ async fn emit(
     sent: &mut Sent,
     force: &BTreeSet<Kind>,
     tx: &mpsc::Sender<Msg>,
+    src: &Sources,
 ) -> bool {
     for (kind, rollouts) in snapshot {
         if !listed.contains(&kind) {
@@ -249,7 +286,7 @@ async fn emit(
             let ok = send(
                 tx,
                 ProviderEvent::Restarted {
-                    source: kind.source(),
+                    source: src.kind(kind),
                     rollouts: now.values().cloned().collect(),
                 },
             )
@@ -263,7 +300,7 @@ async fn emit(
                     let ok = send(
                         tx,
                         ProviderEvent::Upsert {
-                            source: kind.source(),
+                            source: src.kind(kind),
                             rollout: Box::new(r.clone()),
                         },
                     )
@@ -277,7 +314,7 @@ async fn emit(
                 let ok = send(
                     tx,
                     ProviderEvent::Delete {
-                        source: kind.source(),
+                        source: src.kind(kind),
                         key: k.clone(),
                     },
                 )
@@ -342,7 +379,7 @@ fn thousands(n: usize) -> String {
 
 /// "nothing to watch in namespace empty: looked for Rollout, Canary, …; found none": an
 /// empty scope says so instead of looking like one still loading.
-fn nothing_found(scope: &str, kinds: &[Kind], missing: &[&str]) -> ProviderEvent {
+fn nothing_found(src: &Sources, scope: &str, kinds: &[Kind], missing: &[&str]) -> ProviderEvent {
     let looked: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     let looked = if looked.is_empty() {
         "none of the rollout kinds is installed".to_string()
@@ -355,7 +392,7 @@ fn nothing_found(scope: &str, kinds: &[Kind], missing: &[&str]) -> ProviderEvent
         format!(" (not installed: {})", missing.join(", "))
     };
     ProviderEvent::Empty {
-        source: source(),
+        source: src.conn(),
         message: format!("nothing to watch in {scope}: {looked}{missing}"),
     }
 }
@@ -398,7 +435,7 @@ async fn aggregate(
                 // nothing to watch); during an outage it goes stale with the header's badge.
                 let kinds = shared.resources.lock().map(|r| r.len()).unwrap_or(0);
                 if (kinds == 0 || !healthy.is_empty())
-                    && !send(&tx, ProviderEvent::Alive { source: source() }).await
+                    && !send(&tx, ProviderEvent::Alive { source: shared.sources.conn() }).await
                 {
                     return;
                 }
@@ -412,7 +449,7 @@ async fn aggregate(
                         continue;
                     }
                     for kind in healthy.intersection(&listed) {
-                        if !send(&tx, ProviderEvent::Alive { source: kind.source() }).await {
+                        if !send(&tx, ProviderEvent::Alive { source: shared.sources.kind(*kind) }).await {
                             return;
                         }
                     }
@@ -431,13 +468,13 @@ async fn aggregate(
                     Internal::Error(kind, e) => {
                         healthy.remove(&kind);
                         if healthy.is_empty() {
-                            let _ = tx.send(Msg::SourceError { source: source(), error: e.clone() }).await;
+                            let _ = tx.send(Msg::SourceError { source: shared.sources.conn(), error: e.clone() }).await;
                         }
-                        let _ = tx.send(Msg::SourceError { source: kind.source(), error: e }).await;
+                        let _ = tx.send(Msg::SourceError { source: shared.sources.kind(kind), error: e }).await;
                         // The error is the news now; progress shows again if the list goes on.
                         if progressed {
                             progressed = false;
-                            info(&tx, scope.found_note.clone()).await;
+                            info(&tx, &shared.sources, scope.found_note.clone()).await;
                         }
                         // Only a kind's first failure can unblock the others' first emit.
                         if !settled.insert(kind) {
@@ -491,7 +528,7 @@ async fn aggregate(
                             }
                         };
                         if let Some(n) = note {
-                            info(&tx, n).await;
+                            info(&tx, &shared.sources, n).await;
                         }
                         touched.insert(kind);
                         if skip {
@@ -535,7 +572,7 @@ async fn aggregate(
             .lock()
             .map(|r| r.keys().copied().collect())
             .unwrap_or_default();
-        if !emit(snapshot, &listed, &mut sent, &force, &tx).await {
+        if !emit(snapshot, &listed, &mut sent, &force, &tx, &shared.sources).await {
             return;
         }
         let shown = sent.per_kind.values().map(BTreeMap::len).sum::<usize>();
@@ -544,7 +581,12 @@ async fn aggregate(
         if shown == 0 && all_listed && !said_empty {
             said_empty = true;
             let missing: Vec<&str> = scope.missing.iter().map(String::as_str).collect();
-            if !send(&tx, nothing_found(&scope.text, &kinds, &missing)).await {
+            if !send(
+                &tx,
+                nothing_found(&shared.sources, &scope.text, &kinds, &missing),
+            )
+            .await
+            {
                 return;
             }
         }
