@@ -302,8 +302,6 @@ pub struct UiState {
     pub context: Option<String>,
     /// `:kind`.
     pub kind: KindFilter,
-    /// First row of the overview shown (the wheel scrolls it; keys keep the selection in view).
-    pub scroll: usize,
     /// Lines scrolled back in the detail's events.
     pub events_scroll: usize,
     /// The last click on a row, for double-click: the row and when.

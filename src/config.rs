@@ -204,6 +204,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_context_can_have_its_own_prometheus() {
+        let c = Config::parse(
+            "c.toml",
+            "[contexts.prod-eu]\nprometheus = \"http://p.eu:9090\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.file.contexts["prod-eu"].prometheus.as_deref(),
+            Some("http://p.eu:9090")
+        );
+        assert!(Config::parse("c.toml", "[contexts.x]\nprometheus-url = \"u\"\n").is_err());
+    }
+
+    #[test]
     fn sample_config_parses() {
         let c = Config::parse(
             "docs/config-sample.toml",

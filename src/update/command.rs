@@ -141,3 +141,58 @@ pub fn keep_selection_visible(app: &mut App) {
         app.ui.detail &= app.ui.selected.is_some();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Owner, Plan, ProviderKind, Rollout, RolloutKey};
+    use std::time::SystemTime;
+
+    fn app() -> App {
+        let mut app = App::new(SystemTime::UNIX_EPOCH, Plan::default());
+        for (ctx, ns, name) in [("east", "shop", "cart"), ("west", "pay", "ledger")] {
+            let key = RolloutKey::namespaced(ProviderKind::Argo, ns, name).on(ctx);
+            crate::update::update(
+                &mut app,
+                crate::msg::Msg::Provider(crate::msg::ProviderEvent::Upsert {
+                    source: crate::domain::observation::SourceId("t".into()),
+                    rollout: Box::new(Rollout::new(key, Owner::Manual, Vec::new())),
+                }),
+            );
+        }
+        app
+    }
+
+    #[test]
+    fn tab_completes_commands_and_their_arguments_from_the_board() {
+        let a = app();
+        assert_eq!(complete(&a, "c"), "ctx ");
+        assert_eq!(complete(&a, "ctx w"), "ctx west");
+        assert_eq!(complete(&a, "ns p"), "ns pay");
+        assert_eq!(complete(&a, "kind ca"), "kind canaries");
+        assert_eq!(complete(&a, "zz"), "zz");
+    }
+
+    #[test]
+    fn unknown_commands_say_so_and_filters_hide_the_selection() {
+        let mut a = app();
+        run(&mut a, "frob");
+        assert!(
+            a.toast
+                .as_ref()
+                .is_some_and(|t| t.text.contains("unknown command :frob"))
+        );
+        a.ui.selected = Some(RolloutKey::namespaced(ProviderKind::Argo, "shop", "cart").on("east"));
+        run(&mut a, "ctx west");
+        assert_eq!(a.visible_keys().len(), 1);
+        // The east row is hidden, so it is no longer the one a key acts on.
+        assert_eq!(
+            a.ui.selected.as_ref().and_then(|k| k.context.as_deref()),
+            Some("west")
+        );
+        run(&mut a, "ctx all");
+        assert_eq!(a.visible_keys().len(), 2);
+        run(&mut a, "kind canaries");
+        assert!(a.visible_keys().is_empty());
+    }
+}
