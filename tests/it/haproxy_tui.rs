@@ -21,7 +21,7 @@ async fn abort_key_reaches_haproxy_within_one_refresh() {
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
     let cmd = format!(
-        "XDG_CONFIG_HOME={} {} --audit-log {} --fps 20 haproxy --socket {} --backend be --stable stable --canary canary --interval 1s --step 20 --max-weight 80 --judge threshold",
+        "XDG_CONFIG_HOME={} {} --audit-log {} --fps 20 haproxy --socket {} --backend be --stable stable --canary canary --interval 3s --step 20 --max-weight 80 --judge threshold",
         dir.path().display(),
         env!("CARGO_BIN_EXE_aviary"),
         audit.display(),
@@ -35,6 +35,8 @@ async fn abort_key_reaches_haproxy_within_one_refresh() {
             hp2.weight("canary") > 0
         })
     });
+    // Steps every 3 s, so a loaded machine cannot finish the plan (which withdraws the
+    // dialog) between the first step and the key.
     tmux.keys("A");
     tmux.wait("the confirm dialog", 10, |s| s.contains("Confirm abort"));
     let pressed = Instant::now();

@@ -202,8 +202,8 @@ fn a_healthy_canary_is_ok_and_says_n_approves_the_paused_step() {
     let (text, _) = screen(&app);
     let row = text
         .lines()
-        .find(|l| l.contains("kruise:default/ro"))
-        .unwrap();
+        .find(|l| l.contains("kruise:"))
+        .unwrap_or_else(|| panic!("{text}"));
     assert!(row.contains("judge: ok"), "{row}");
     app.ui.selected = Some(k);
     app.ui.detail = true;
