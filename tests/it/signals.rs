@@ -3,18 +3,11 @@
 //! (128 + N). The TUI case runs under dash in tmux, because dash (unlike bash's readline) does
 //! not reset the terminal after a program exits: whatever aviary leaves is what the user gets.
 
+use crate::support::servers::have;
 use crate::support::tmux::Tmux;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn have(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
 
 fn kill(pid: u32, sig: &str) {
     let ok = Command::new("kill")
