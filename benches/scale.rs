@@ -117,8 +117,20 @@ fn benches(c: &mut Criterion) {
                     .expect("draw");
             })
         });
+        // One keystroke into the `/` filter: the rows are scoped, filtered and sorted again
+        // (what a frame used to do every time).
+        let mut longer = false;
+        c.bench_function(&format!("scale: filter keystroke, {label} rollouts"), |b| {
+            b.iter(|| {
+                longer = !longer;
+                a.ui.filter = if longer { "team-07" } else { "team-0" }.into();
+                a.refresh_rows();
+                black_box(a.rows().len())
+            })
+        });
         // Scrolled to the bottom with a filter that keeps a tenth of the rows.
         a.ui.filter = "team-07".into();
+        a.refresh_rows();
         a.ui.selected = a.visible_keys().last().cloned();
         c.bench_function(
             &format!("scale: frame 200x60, filtered and scrolled, {label} rollouts"),

@@ -6,9 +6,12 @@ use crate::domain::change::{Command, OpId, Origin};
 use crate::domain::observation::{BuildSample, Series, SourceId};
 use crate::domain::{Plan, Rollout, RolloutKey};
 use crate::driver::{Adviser, Autopilot, Judge, ThresholdJudge};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+mod rows;
+pub use rows::Rows;
 
 /// How fresh a source is, for stale badges.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -327,6 +330,10 @@ pub struct App {
     pub stale_after: Duration,
     /// Rollouts by key.
     pub rollouts: BTreeMap<RolloutKey, Tracked>,
+    /// Keys of the rollouts with an autopilot or an adviser, the only ones a tick visits (a
+    /// thousand controller-run rollouts should cost the clock nothing). May still hold a key
+    /// whose rollout is gone; the tick drops it.
+    pub driven: BTreeSet<RolloutKey>,
     /// Data sources and their health.
     pub sources: BTreeMap<SourceId, SourceStatus>,
     /// A source listed everything and found nothing to show (what it looked for, where);
@@ -344,6 +351,8 @@ pub struct App {
     pub shutdown: Option<SystemTime>,
     /// The audit log failed under a break-glass abort: shown until the session ends.
     pub audit_warning: Option<String>,
+    /// The overview's rows in table order, rebuilt only when one can have moved.
+    rows: Rows,
 }
 
 impl App {
@@ -358,6 +367,7 @@ impl App {
             start_paused: false,
             stale_after: Duration::from_secs(3),
             rollouts: BTreeMap::new(),
+            driven: BTreeSet::new(),
             sources: BTreeMap::new(),
             nothing_found: None,
             toast: None,
@@ -366,6 +376,7 @@ impl App {
             next_op: 1,
             shutdown: None,
             audit_warning: None,
+            rows: Rows::default(),
         }
     }
 
@@ -399,44 +410,9 @@ impl App {
         }
     }
 
-    /// Rollouts shown in the table: sorted, then filtered by `/` text.
+    /// The keys of the rows shown in the table, in order (a copy of [`App::rows`]).
     pub fn visible_keys(&self) -> Vec<RolloutKey> {
-        self.visible()
-            .iter()
-            .map(|t| t.rollout.key.clone())
-            .collect()
-    }
-
-    /// The rows themselves, in table order, without copying keys (render calls this per frame).
-    pub fn visible(&self) -> Vec<&Tracked> {
-        let f = self.ui.filter.to_lowercase();
-        let ui = &self.ui;
-        let mut v: Vec<&Tracked> = self
-            .rollouts
-            .values()
-            .filter(|t| {
-                let k = &t.rollout.key;
-                ui.kind.shows(k.provider)
-                    && ui
-                        .namespace
-                        .as_ref()
-                        .is_none_or(|n| k.namespace.as_ref() == Some(n))
-                    && ui
-                        .context
-                        .as_ref()
-                        .is_none_or(|c| k.context.as_ref() == Some(c))
-            })
-            .filter(|t| {
-                let r = &t.rollout;
-                f.is_empty()
-                    || r.key.to_string().to_lowercase().contains(&f)
-                    || r.owner.to_string().contains(&f)
-                    || r.phase.label().to_lowercase().contains(&f)
-            })
-            .collect();
-        let sort = self.ui.sort;
-        v.sort_by(|a, b| compare(sort, a, b));
-        v
+        self.rows().to_vec()
     }
 
     /// The distinct namespaces, in order (the NAMESPACE column shows only with several).

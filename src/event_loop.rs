@@ -93,6 +93,8 @@ pub async fn run(
     let frame = frame_interval(fps);
     let mut last_draw = Instant::now() - frame;
     let mut dirty = true;
+    // What the last frame showed of the clock (see `ui::clock_face`).
+    let mut drawn_face = None;
     let mut signals = Signals::new()?;
     let mut quit = false;
     let mut failed = None;
@@ -153,7 +155,7 @@ pub async fn run(
                 let before = session.app.now;
                 let effects = session.effects_run();
                 quit |= session.dispatch(Msg::Tick(SystemTime::now()));
-                dirty |= tick_shows(&session.app, before) || session.effects_run() != effects;
+                dirty |= tick_shows(&session.app, before, drawn_face) || session.effects_run() != effects;
             }
             _ = tokio::time::sleep_until(next_frame.into()), if dirty => {
                 let theme = &themes[session.app.ui.theme_index % themes.len().max(1)];
@@ -163,6 +165,7 @@ pub async fn run(
                     quit = true;
                 }
                 last_draw = Instant::now();
+                drawn_face = crate::ui::clock_face(app);
                 dirty = false;
             }
             _ = signals.recv() => quit = true,
@@ -183,17 +186,21 @@ pub async fn run(
     failed.map_or(Ok(()), Err)
 }
 
-/// Whether a tick from `before` to `app.now` changes the screen. Ages, countdowns and toast
-/// lifetimes are whole seconds, so the overview needs a frame once a second, not once a tick;
-/// the detail charts scroll with the clock and the log pane fills from outside `App`, so they
-/// take every tick.
-pub fn tick_shows(app: &crate::app::App, before: SystemTime) -> bool {
+/// Whether a tick from `before` to `app.now` changes the screen, given what the last frame
+/// showed of the clock (`drawn`). Ages, countdowns and toast lifetimes are whole seconds, so
+/// the overview needs a frame at most once a second, and then only when one of those texts
+/// turned over (`ui::clock_face`); the detail charts scroll with the clock and the log pane
+/// fills from outside `App`, so they take every tick.
+pub fn tick_shows(app: &crate::app::App, before: SystemTime, drawn: Option<u64>) -> bool {
     let secs = |t: SystemTime| {
         t.duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs()
     };
-    app.ui.detail || app.ui.log_pane || secs(before) != secs(app.now)
+    if app.ui.detail || app.ui.log_pane {
+        return true;
+    }
+    secs(before) != secs(app.now) && (drawn.is_none() || crate::ui::clock_face(app) != drawn)
 }
 
 /// Whether `msg`, about to enter `update`, can change the screen. A heartbeat from a source
@@ -241,36 +248,93 @@ mod tests {
     fn the_overview_redraws_on_the_second_not_every_tick() {
         let mut app = App::new(at(10_000), Plan::default());
         app.now = at(10_400);
-        assert!(!tick_shows(&app, at(10_200)), "same second: nothing moved");
+        assert!(
+            !tick_shows(&app, at(10_200), None),
+            "same second: nothing moved"
+        );
         app.now = at(11_000);
-        assert!(tick_shows(&app, at(10_800)), "a new second: ages tick");
+        assert!(
+            tick_shows(&app, at(10_800), None),
+            "a new second: ages tick"
+        );
         app.now = at(11_200);
         app.ui.detail = true;
-        assert!(tick_shows(&app, at(11_000)), "charts scroll every tick");
+        assert!(
+            tick_shows(&app, at(11_000), None),
+            "charts scroll every tick"
+        );
+    }
+
+    fn rollout(i: usize, canary: u8) -> crate::domain::Rollout {
+        use crate::domain::{Build, Owner, ProviderKind, Role, Rollout, RolloutKey, Weight};
+        let w = Weight::from_whole(canary).unwrap_or(Weight::ZERO);
+        let b = |role, name: &str, w: Weight| Build {
+            role,
+            name: name.into(),
+            version: None,
+            weight: w,
+            selector: name.into(),
+        };
+        Rollout::new(
+            RolloutKey::namespaced(ProviderKind::Istio, "shop", format!("svc-{i:04}")),
+            Owner::Manual,
+            vec![
+                b(Role::Stable, "stable", w.complement()),
+                b(Role::Canary, "canary", w),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_quiet_board_draws_only_when_a_text_turns_over() {
+        let source = SourceId("kube VirtualService".into());
+        let mut app = App::new(at(10_000), Plan::default());
+        crate::update::update(&mut app, Msg::Resize(120, 30));
+        crate::update::update(
+            &mut app,
+            Msg::Provider(ProviderEvent::Restarted {
+                source: source.clone(),
+                rollouts: (0..3).map(|i| rollout(i, 10)).collect(),
+            }),
+        );
+        // The source answers every second; the rows last changed at 10 s.
+        let second = |app: &mut App, ms: u64| {
+            let before = app.now;
+            crate::update::update(app, Msg::Tick(at(ms)));
+            crate::update::update(
+                app,
+                Msg::Provider(ProviderEvent::Alive {
+                    source: source.clone(),
+                }),
+            );
+            before
+        };
+        second(&mut app, 170_000);
+        let drawn = crate::ui::clock_face(&app);
+        assert!(drawn.is_some());
+        let before = second(&mut app, 171_000);
+        assert!(
+            !tick_shows(&app, before, drawn),
+            "CHANGED still reads 2m: nothing to draw"
+        );
+        let before = second(&mut app, 190_000);
+        assert!(tick_shows(&app, before, drawn), "CHANGED turns to 3m");
+        let drawn = crate::ui::clock_face(&app);
+        // The source stops answering: its badge must appear without any message.
+        let before = app.now;
+        crate::update::update(&mut app, Msg::Tick(at(194_000)));
+        assert!(tick_shows(&app, before, drawn), "the source turned stale");
+        app.ui.help = true;
+        let before = second(&mut app, 195_000);
+        assert!(
+            tick_shows(&app, before, crate::ui::clock_face(&app)),
+            "an overlay not digested draws every second"
+        );
     }
 
     #[test]
     fn a_change_off_screen_draws_nothing() {
-        use crate::domain::{Build, Owner, ProviderKind, Role, Rollout, RolloutKey, Weight};
         let source = SourceId("kube VirtualService".into());
-        let rollout = |i: usize, canary: u8| {
-            let w = Weight::from_whole(canary).unwrap_or(Weight::ZERO);
-            let b = |role, name: &str, w: Weight| Build {
-                role,
-                name: name.into(),
-                version: None,
-                weight: w,
-                selector: name.into(),
-            };
-            Rollout::new(
-                RolloutKey::namespaced(ProviderKind::Istio, "shop", format!("svc-{i:04}")),
-                Owner::Manual,
-                vec![
-                    b(Role::Stable, "stable", w.complement()),
-                    b(Role::Canary, "canary", w),
-                ],
-            )
-        };
         let mut app = App::new(at(10_000), Plan::default());
         crate::update::update(&mut app, Msg::Resize(120, 30));
         crate::update::update(

@@ -14,8 +14,16 @@ use crate::app::App;
 use crate::effect::Effect;
 use crate::msg::Msg;
 
-/// Applies one message to the app and returns the effects to run.
+/// Applies one message to the app and returns the effects to run. The overview's rows are
+/// current when it returns.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
+    let effects = apply(app, msg);
+    app.refresh_rows();
+    app.check_indexes();
+    effects
+}
+
+fn apply(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Tick(now) => {
             if now > app.now {

@@ -46,11 +46,7 @@ pub fn toast(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let live = app
-        .toast
-        .as_ref()
-        .filter(|t| app.now.duration_since(t.at).unwrap_or_default() <= TOAST);
-    let Some(t) = live else {
+    let Some(t) = live_toast(app) else {
         // The demo's caption narrates the story on this line whenever no toast needs it.
         if let Some(c) = demo_caption(app) {
             frame.render_widget(
@@ -75,6 +71,13 @@ pub fn toast(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         )),
         area,
     );
+}
+
+/// The toast, while it is young enough to show.
+pub fn live_toast(app: &App) -> Option<&crate::app::Toast> {
+    app.toast
+        .as_ref()
+        .filter(|t| app.now.duration_since(t.at).unwrap_or_default() <= TOAST)
 }
 
 /// The demo world's caption (its source's status line), if this is the demo.
@@ -146,7 +149,7 @@ pub fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         }
         None if app.ui.filter_editing => {
             // The prompt, the text and the count, whichever view is open.
-            let n = app.visible().len();
+            let n = app.rows().len();
             let count = match (n, app.rollouts.len()) {
                 (0, _) => "no rollout matches".to_string(),
                 (n, all) => format!("{n} of {all} match"),

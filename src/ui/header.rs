@@ -9,6 +9,19 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+/// A source's badge, "kube Rollout ✓" or "kube Rollout stale 12s", and whether it is stale.
+pub fn badge(app: &App, id: &crate::domain::observation::SourceId) -> (String, bool) {
+    if app.is_stale(id) {
+        let age = app
+            .source_age(id)
+            .map(|a| format!(" stale {}", text::short(a)))
+            .unwrap_or_else(|| " no data".into());
+        (format!("{id}{age}"), true)
+    } else {
+        (format!("{id} ✓"), false)
+    }
+}
+
 /// Draws the header line.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut spans = vec![
@@ -32,19 +45,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         spans.push(Span::raw(" "));
     }
     for id in app.sources.keys() {
-        let (mark, style) = if app.is_stale(id) {
-            let age = app
-                .source_age(id)
-                .map(|a| format!(" stale {}", text::short(a)))
-                .unwrap_or_else(|| " no data".into());
-            (
-                format!("{id}{age}"),
-                Style::default()
-                    .fg(theme.stale)
-                    .add_modifier(Modifier::BOLD),
-            )
+        let (mark, stale) = badge(app, id);
+        let style = if stale {
+            Style::default()
+                .fg(theme.stale)
+                .add_modifier(Modifier::BOLD)
         } else {
-            (format!("{id} ✓"), Style::default().fg(theme.ok))
+            Style::default().fg(theme.ok)
         };
         spans.push(Span::styled(mark, style));
         spans.push(Span::raw("  "));

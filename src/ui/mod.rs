@@ -81,6 +81,36 @@ pub fn shows_rollout(app: &App, key: &crate::domain::RolloutKey) -> bool {
     overview::shows(app, key, a.body)
 }
 
+/// A digest of everything the screen shows that changes with the clock alone (ages, stale
+/// badges, a toast's fading, rolling error rates), or `None` when the screen moves with every
+/// tick anyway (detail charts, the log pane) or shows something not digested here (a dialog,
+/// help, the `:` line, the shutdown countdown). A tick draws only when this changes, so a
+/// quiet board costs a frame when one of its ages turns over, not one every second.
+pub fn clock_face(app: &App) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let ui = &app.ui;
+    if ui.detail
+        || ui.log_pane
+        || ui.help
+        || ui.modal.is_some()
+        || ui.command.is_some()
+        || ui.filter_editing
+        || app.shutdown.is_some()
+    {
+        return None;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for id in app.sources.keys() {
+        header::badge(app, id).hash(&mut h);
+    }
+    footer::live_toast(app).is_some().hash(&mut h);
+    footer::demo_caption(app).hash(&mut h);
+    let (w, ht) = ui.size;
+    let a = layout(Rect::new(0, 0, w, ht), ui.log_pane);
+    overview::clock_face(app, a.body, &mut h);
+    Some(h.finish())
+}
+
 /// Draws the whole frame.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     let area = frame.area();

@@ -3,7 +3,7 @@
 use super::{advice, text};
 use crate::app::{App, SortCol, Tracked};
 use crate::domain::observation::series::ERROR_WINDOW;
-use crate::domain::{Role, Weight};
+use crate::domain::{Role, RolloutKey, Weight};
 use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -61,7 +61,7 @@ struct Extra {
 
 impl Extra {
     fn of(app: &App) -> Extra {
-        let w = |v: Vec<&str>, title: &str| {
+        let w = |v: &[String], title: &str| {
             (v.len() > 1).then(|| {
                 v.iter()
                     .map(|s| s.chars().count())
@@ -71,9 +71,9 @@ impl Extra {
             })
         };
         Extra {
-            context: w(app.contexts(), "CONTEXT"),
-            namespace: w(app.namespaces(), "NAMESPACE"),
-            age: app.rollouts.values().any(|t| t.rollout.created.is_some()),
+            context: w(app.row_contexts(), "CONTEXT"),
+            namespace: w(app.row_namespaces(), "NAMESPACE"),
+            age: app.rows_have_age(),
         }
     }
 }
@@ -194,6 +194,55 @@ fn name_cell(name: &str, t: &Tracked, theme: &Theme, width: u16) -> Line<'static
     }
 }
 
+/// CHANGED: how long since the phase or weight changed, or "stale 12s" while its source is
+/// stale (that badge wins); and whether it is the badge.
+fn changed_text(app: &App, t: &Tracked) -> (String, bool) {
+    match app.stale_source(t) {
+        Some(src) => {
+            let a = app
+                .source_age(src)
+                .map(text::short)
+                .unwrap_or_else(|| "—".into());
+            (format!("stale {a}"), true)
+        }
+        None => (text::age(app.now, t.last_change), false),
+    }
+}
+
+/// AGE: since the object was created.
+fn age_text(app: &App, t: &Tracked) -> String {
+    t.rollout
+        .created
+        .map(|c| text::short(app.now.duration_since(c).unwrap_or_default()))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// Feeds `h` every text of the rows drawn in `area` that moves with the clock alone: CHANGED,
+/// AGE and the error rates over their rolling window; and, for rollouts the tick itself
+/// drives (an autopilot's phase and step, an adviser's badge), what the tick may change.
+pub fn clock_face(app: &App, area: Rect, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    let height = area.height.saturating_sub(3) as usize;
+    let rows = app.rows();
+    let (_, offset) = window(app, rows, height);
+    for t in rows
+        .iter()
+        .skip(offset)
+        .take(height.max(1))
+        .filter_map(|k| app.rollouts.get(k))
+    {
+        changed_text(app, t).hash(h);
+        age_text(app, t).hash(h);
+        let (c, s) = error_rates(app, t);
+        (text::pct(c), text::pct(s)).hash(h);
+        if t.autopilot.is_some() || t.adviser.is_some() {
+            (t.rollout.phase.label(), t.rollout.step).hash(h);
+            let advice = t.adviser.as_ref().and_then(|a| a.advice.as_ref());
+            advice.and_then(|a| a.kind.badge()).hash(h);
+        }
+    }
+}
+
 fn row<'a>(
     app: &App,
     t: &'a Tracked,
@@ -231,19 +280,14 @@ fn row<'a>(
         .step
         .map(|(i, n)| format!("{i}/{n}"))
         .unwrap_or_else(|| "—".into());
-    let changed = if let Some(src) = app.stale_source(t) {
-        let a = app
-            .source_age(src)
-            .map(text::short)
-            .unwrap_or_else(|| "—".into());
-        Span::styled(
-            format!("stale {a}"),
+    let changed = match changed_text(app, t) {
+        (text, true) => Span::styled(
+            text,
             Style::default()
                 .fg(theme.stale)
                 .add_modifier(Modifier::BOLD),
-        )
-    } else {
-        Span::styled(text::age(app.now, t.last_change), theme.dim())
+        ),
+        (text, false) => Span::styled(text, theme.dim()),
     };
     let pending = if t.pending.is_some() { "⟳ " } else { "" };
     let phase = Style::default()
@@ -252,10 +296,7 @@ fn row<'a>(
     let p99_style = Style::default().fg(if slow { theme.error } else { theme.fg });
     let mut err = Some(err);
     let mut changed = Some(changed);
-    let age = r
-        .created
-        .map(|c| text::short(app.now.duration_since(c).unwrap_or_default()))
-        .unwrap_or_else(|| "—".into());
+    let age = age_text(app, t);
     let name = if shown.contains(&Col::Namespace) {
         format!("{pending}{}:{}", r.key.provider.prefix(), r.key.name)
     } else {
@@ -305,7 +346,7 @@ fn sort_col(s: SortCol) -> Option<Col> {
 
 /// Draws the table (only the rows that fit are built, so 1,000 rollouts cost one screen).
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let rows_in_order = app.visible();
+    let rows_in_order = app.rows();
     let filter = if app.ui.filter_editing || !app.ui.filter.is_empty() {
         format!(
             "  /{}{}",
@@ -383,6 +424,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .skip(offset)
         .take(height.max(1))
+        .filter_map(|k| app.rollouts.get(k))
         .map(|t| row(app, t, theme, &shown, &extra, name_w))
         .collect();
     let arrow = if app.ui.sort.reverse { "↓" } else { "↑" };
@@ -416,12 +458,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 /// The selected row's index and the first row drawn, for `height` rows: the selection stays
 /// on screen, at the bottom once it is past the first screenful.
-fn window(app: &App, rows: &[&Tracked], height: usize) -> (Option<usize>, usize) {
+fn window(app: &App, rows: &[RolloutKey], height: usize) -> (Option<usize>, usize) {
     let sel = app
         .ui
         .selected
         .as_ref()
-        .and_then(|s| rows.iter().position(|t| &t.rollout.key == s));
+        .and_then(|s| rows.iter().position(|k| k == s));
     (
         sel,
         sel.map_or(0, |i| i.saturating_sub(height.saturating_sub(1))),
@@ -429,12 +471,12 @@ fn window(app: &App, rows: &[&Tracked], height: usize) -> (Option<usize>, usize)
 }
 
 /// Whether the overview in `area` draws the row of `key`.
-pub fn shows(app: &App, key: &crate::domain::RolloutKey, area: Rect) -> bool {
+pub fn shows(app: &App, key: &RolloutKey, area: Rect) -> bool {
     let height = area.height.saturating_sub(3) as usize;
-    let rows = app.visible();
-    let (_, offset) = window(app, &rows, height);
+    let rows = app.rows();
+    let (_, offset) = window(app, rows, height);
     rows.iter()
         .skip(offset)
         .take(height.max(1))
-        .any(|t| &t.rollout.key == key)
+        .any(|k| k == key)
 }

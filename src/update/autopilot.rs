@@ -38,7 +38,10 @@ fn stale(
 /// here can write.
 fn advise(app: &mut App) {
     let (now, stale_after) = (app.now, app.stale_after);
-    for t in app.rollouts.values_mut() {
+    for key in &app.driven {
+        let Some(t) = app.rollouts.get_mut(key) else {
+            continue;
+        };
         let (Some(a), Some(source)) = (t.adviser.as_mut(), t.metrics_source.as_ref()) else {
             continue;
         };
@@ -56,21 +59,25 @@ pub fn tick(app: &mut App) -> Vec<Effect> {
         // Shutting down: writes in flight drain, nothing new starts.
         return Vec::new();
     }
+    let rollouts = &app.rollouts;
+    app.driven.retain(|k| rollouts.contains_key(k));
     advise(app);
     let now = app.now;
     let mut effects = Vec::new();
     // Only plans that can move this tick: most rollouts have a controller (or a finished or
-    // paused plan), and a thousand of them should cost a scan, not a thousand key copies.
+    // paused plan) and are not even visited.
     let keys: Vec<_> = app
-        .rollouts
+        .driven
         .iter()
-        .filter(|(_, t)| {
-            t.pending.is_none()
-                && t.autopilot
-                    .as_ref()
-                    .is_some_and(|ap| ap.outcome.is_none() && !ap.paused)
+        .filter(|k| {
+            app.rollouts.get(*k).is_some_and(|t| {
+                t.pending.is_none()
+                    && t.autopilot
+                        .as_ref()
+                        .is_some_and(|ap| ap.outcome.is_none() && !ap.paused)
+            })
         })
-        .map(|(k, _)| k.clone())
+        .cloned()
         .collect();
     for key in keys {
         let Some(t) = app.rollouts.get_mut(&key) else {

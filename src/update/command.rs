@@ -123,23 +123,8 @@ fn run(app: &mut App, input: &str) -> Vec<Effect> {
             ),
         ),
     }
-    keep_selection_visible(app);
+    app.keep_selection_shown();
     Vec::new()
-}
-
-/// A row hidden by `:ns`, `:ctx` or `:kind` is no longer selected: a key must act only on
-/// a row the screen shows.
-pub fn keep_selection_visible(app: &mut App) {
-    let visible = app.visible_keys();
-    if app
-        .ui
-        .selected
-        .as_ref()
-        .is_none_or(|s| !visible.contains(s))
-    {
-        app.ui.selected = visible.first().cloned();
-        app.ui.detail &= app.ui.selected.is_some();
-    }
 }
 
 #[cfg(test)]

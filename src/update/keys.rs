@@ -225,35 +225,7 @@ fn filter(app: &mut App, ev: KeyEvent) {
         KeyCode::Char(c) => app.ui.filter.push(c),
         _ => {}
     }
-    keep_selection_visible(app);
-}
-
-/// After filtering, select the first visible row if the selection is hidden.
-fn keep_selection_visible(app: &mut App) {
-    let visible = app.visible_keys();
-    if app
-        .ui
-        .selected
-        .as_ref()
-        .is_none_or(|s| !visible.contains(s))
-    {
-        app.ui.selected = visible.into_iter().next();
-    }
-}
-
-fn move_selection(app: &mut App, delta: isize) {
-    let visible = app.visible_keys();
-    if visible.is_empty() {
-        return;
-    }
-    let i = app
-        .ui
-        .selected
-        .as_ref()
-        .and_then(|s| visible.iter().position(|k| k == s))
-        .unwrap_or(0) as isize;
-    let j = (i + delta).clamp(0, visible.len() as isize - 1) as usize;
-    app.ui.selected = Some(visible[j].clone());
+    app.keep_selection_shown();
 }
 
 fn refuse(app: &mut App, action: &str, why: String) {
@@ -262,14 +234,13 @@ fn refuse(app: &mut App, action: &str, why: String) {
 
 fn browse(app: &mut App, action: Action) -> Vec<Effect> {
     // Only a row the screen shows can be acted on (`:ns` may have hidden the selection).
-    let visible = app.visible_keys();
     let selected = app
         .selected()
         .map(|t| t.rollout.key.clone())
-        .filter(|k| visible.contains(k));
+        .filter(|k| app.rows().contains(k));
     match action {
-        Action::Up => move_selection(app, -1),
-        Action::Down => move_selection(app, 1),
+        Action::Up => app.move_selection(-1),
+        Action::Down => app.move_selection(1),
         Action::Open => app.ui.detail = selected.is_some(),
         Action::Back => {
             if app.ui.detail {

@@ -30,8 +30,8 @@ pub fn mouse(app: &mut App, ev: Mouse, at: SystemTime) {
                 app.ui.events_scroll.saturating_sub(1)
             };
         }
-        Mouse::ScrollUp(..) => step(app, -1),
-        Mouse::ScrollDown(..) => step(app, 1),
+        Mouse::ScrollUp(..) => app.move_selection(-1),
+        Mouse::ScrollDown(..) => app.move_selection(1),
         Mouse::Click(_, y) if !app.ui.detail => {
             let Some(key) = row_at(app, y) else {
                 return;
@@ -52,21 +52,6 @@ pub fn mouse(app: &mut App, ev: Mouse, at: SystemTime) {
     }
 }
 
-fn step(app: &mut App, delta: isize) {
-    let visible = app.visible_keys();
-    if visible.is_empty() {
-        return;
-    }
-    let i = app
-        .ui
-        .selected
-        .as_ref()
-        .and_then(|s| visible.iter().position(|k| k == s))
-        .unwrap_or(0) as isize;
-    let j = (i + delta).clamp(0, visible.len() as isize - 1) as usize;
-    app.ui.selected = Some(visible[j].clone());
-}
-
 /// The rollout drawn on screen row `y`, with the same offset the table uses (the selection
 /// kept on the last visible row).
 fn row_at(app: &App, y: u16) -> Option<RolloutKey> {
@@ -79,14 +64,14 @@ fn row_at(app: &App, y: u16) -> Option<RolloutKey> {
     if line >= height {
         return None;
     }
-    let visible = app.visible_keys();
+    let rows = app.rows();
     let sel = app
         .ui
         .selected
         .as_ref()
-        .and_then(|s| visible.iter().position(|k| k == s));
+        .and_then(|s| rows.iter().position(|k| k == s));
     let offset = sel.map_or(0, |i| i.saturating_sub(height.saturating_sub(1)));
-    visible.get(offset + line).cloned()
+    rows.get(offset + line).cloned()
 }
 
 #[cfg(test)]

@@ -152,6 +152,8 @@ pub fn operator(
     command: Command,
     origin: Origin,
 ) -> Vec<Effect> {
+    // A command can change a phase (pause, resume, an autopilot's abort).
+    app.rows_moved();
     let Some(t) = app.rollouts.get(key) else {
         app.toast(Level::Warn, format!("{key}: no such rollout"));
         return Vec::new();
@@ -310,6 +312,8 @@ pub fn operator(
 /// Applies a write's result. A failed write is shown and recorded; the autopilot pauses
 /// rather than trying again into another state.
 pub fn write_done(app: &mut App, done: WriteDone) {
+    // A result sets a weight or a phase.
+    app.rows_moved();
     let now = app.now;
     let Some(t) = app.rollouts.get_mut(&done.target) else {
         return;
@@ -450,6 +454,7 @@ pub fn autopilot_write(
     if app.read_only {
         return Vec::new();
     }
+    app.rows_moved();
     write(
         app,
         key,

@@ -51,6 +51,16 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
     let now = app.now;
     let mut toast = None;
     app.nothing_found = None;
+    let moved = app.rollouts.get(&rollout.key).is_none_or(|t| {
+        let (a, b) = (&t.rollout, &rollout);
+        a.canary_weight() != b.canary_weight()
+            || a.phase != b.phase
+            || a.owner != b.owner
+            || a.created != b.created
+    });
+    if moved {
+        app.rows_moved();
+    }
     match app.rollouts.get_mut(&rollout.key) {
         Some(t) => {
             if t.rollout.canary_weight() != rollout.canary_weight() {
@@ -147,6 +157,9 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
             if app.ui.selected.is_none() {
                 app.ui.selected = Some(t.rollout.key.clone());
             }
+            if t.autopilot.is_some() || t.adviser.is_some() {
+                app.driven.insert(t.rollout.key.clone());
+            }
             app.rollouts.insert(t.rollout.key.clone(), t);
         }
     }
@@ -202,6 +215,7 @@ pub fn provider(app: &mut App, ev: ProviderEvent) {
         }
         ProviderEvent::Delete { source, key } => {
             ok(app, &source);
+            app.rows_moved();
             app.rollouts.remove(&key);
             if app.ui.selected.as_ref() == Some(&key) {
                 app.ui.selected = app.sorted_keys().into_iter().next();
@@ -212,8 +226,12 @@ pub fn provider(app: &mut App, ev: ProviderEvent) {
             ok(app, &source);
             let keep: std::collections::BTreeSet<_> =
                 rollouts.iter().map(|r| r.key.clone()).collect();
+            let before = app.rollouts.len();
             app.rollouts
                 .retain(|k, t| t.source != source || keep.contains(k));
+            if app.rollouts.len() != before {
+                app.rows_moved();
+            }
             for r in rollouts {
                 upsert(app, source.clone(), r);
             }

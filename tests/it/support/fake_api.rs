@@ -151,6 +151,8 @@ struct Inner {
     requests: Vec<Recorded>,
     events: Vec<Value>,
     gates: Vec<(String, Value)>,
+    /// How often an idle watch gets a BOOKMARK.
+    bookmark_every: Duration,
 }
 
 /// The fake API server. Cheap to clone; all clones share state.
@@ -180,6 +182,12 @@ fn json_response(v: &Value) -> Response {
 }
 
 impl FakeApi {
+    /// Sets how often an idle watch gets a BOOKMARK: half a second by default, so tests see
+    /// one soon; kube-apiserver sends one about once a minute, which the scale harness uses.
+    pub fn bookmark_every(&self, period: Duration) {
+        self.inner.lock().unwrap().bookmark_every = period;
+    }
+
     /// Starts the server on 127.0.0.1:0 with every kind installed.
     pub async fn start() -> FakeApi {
         let (events, _) = broadcast::channel(1024);
@@ -195,6 +203,7 @@ impl FakeApi {
             requests: Vec::new(),
             events: Vec::new(),
             gates: Vec::new(),
+            bookmark_every: Duration::from_millis(500),
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -714,7 +723,7 @@ fn watch(api: FakeApi, path: Path, q: BTreeMap<String, String>) -> Response {
     let bookmarks = q.get("allowWatchBookmarks").map(String::as_str) == Some("true");
     let mut live = api.events.subscribe();
     let mut dropped = api.drop_watches.subscribe();
-    let (backlog, expired, current) = {
+    let (backlog, expired, current, period) = {
         let inner = api.inner.lock().unwrap();
         let expired = from != 0 && from < inner.compacted_below;
         let backlog: Vec<WatchEvent> = inner
@@ -723,7 +732,7 @@ fn watch(api: FakeApi, path: Path, q: BTreeMap<String, String>) -> Response {
             .filter(|e| e.rv > from && matches(&path, e.plural, &e.namespace))
             .cloned()
             .collect();
-        (backlog, expired, inner.rv)
+        (backlog, expired, inner.rv, inner.bookmark_every)
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
@@ -743,7 +752,7 @@ fn watch(api: FakeApi, path: Path, q: BTreeMap<String, String>) -> Response {
                 return;
             }
         }
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut tick = tokio::time::interval(period);
         loop {
             tokio::select! {
                 _ = dropped.recv() => return,
