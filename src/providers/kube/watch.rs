@@ -335,7 +335,7 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Every this many heartbeats the full list is sent again (a resync that corrects anything
 /// the app holds that the cluster does not); the others only say the kinds are alive.
-const RESYNC_BEATS: u32 = 10;
+const RESYNC_BEATS: u32 = 60;
 
 /// What was asked for, to say what was not found.
 struct Scope {
