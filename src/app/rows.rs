@@ -186,13 +186,13 @@ impl App {
     }
 
     /// A row hidden by a filter or by `:ns`, `:ctx` or `:kind` is no longer selected: a key
-    /// must act only on a row the screen shows. The first row shown is selected instead.
+    /// must act only on a row the screen shows. The first row shown is selected instead
+    /// (none when nothing matches).
     pub fn keep_selection_shown(&mut self) {
         self.refresh_rows();
         let rows = self.rows();
         if self.ui.selected.as_ref().is_none_or(|s| !rows.contains(s)) {
             self.ui.selected = rows.first().cloned();
-            self.ui.detail &= self.ui.selected.is_some();
         }
     }
 }

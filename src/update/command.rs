@@ -124,6 +124,8 @@ fn run(app: &mut App, input: &str) -> Vec<Effect> {
         ),
     }
     app.keep_selection_shown();
+    // A scope that hides every row also closes the detail it was showing.
+    app.ui.detail &= app.ui.selected.is_some();
     Vec::new()
 }
 

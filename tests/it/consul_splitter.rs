@@ -124,7 +124,7 @@ fn patch(c: &Catalog, key: &str, pct: f64) -> Result<Value, String> {
     let (kind, obj, s) = c.split_for(&r.key).unwrap();
     split::weight_patch(
         kind,
-        obj,
+        &obj,
         &s,
         Weight::from_percent(pct).unwrap(),
         r.version.as_deref(),

@@ -1075,7 +1075,7 @@ fn objects_with_several_weighted_routes_give_one_rollout_each() {
         .key;
     let (kind, o, s) = c.split_for(&key).unwrap();
     let patch =
-        split::weight_patch(kind, o, &s, Weight::from_whole(10).unwrap(), Some("7")).unwrap();
+        split::weight_patch(kind, &o, &s, Weight::from_whole(10).unwrap(), Some("7")).unwrap();
     assert_eq!(
         patch,
         serde_json::json!([

@@ -103,7 +103,7 @@ fn set_weight(c: &Catalog, key: &str, pct: f64) -> Result<serde_json::Value, Str
         .unwrap();
     let (_, obj, s) = c.split_for(&r.key).unwrap();
     let w = Weight::from_percent(pct).unwrap();
-    nginx::weight_patch(obj, &s, w, r.version.as_deref())
+    nginx::weight_patch(&obj, &s, w, r.version.as_deref())
 }
 
 #[test]

@@ -46,10 +46,45 @@ struct Converted {
     rollouts: Vec<Rollout>,
 }
 
+/// One object as the catalog holds it: what every re-read of a kind needs (its version,
+/// creation time, whether a controller owns it), and the object itself as compact JSON.
+/// A parsed object is a tree of maps about ten times the size of its text; it is parsed
+/// again only for a write, a gate check or a conversion the memo does not hold.
+#[derive(Debug)]
+struct Held {
+    version: Option<String>,
+    created: Option<std::time::SystemTime>,
+    controller_owned: bool,
+    json: Box<str>,
+}
+
+impl Held {
+    fn of(obj: &DynamicObject) -> Held {
+        Held {
+            version: kinds::resource_version(obj),
+            created: kinds::created(obj),
+            controller_owned: !kinds::controller_owners(obj).is_empty(),
+            // A value that came from JSON always serializes; an empty object stands in
+            // (and converts to nothing) if that ever failed.
+            json: serde_json::to_string(obj)
+                .unwrap_or_else(|_| "{}".into())
+                .into_boxed_str(),
+        }
+    }
+
+    fn object(&self) -> Option<DynamicObject> {
+        serde_json::from_str(&self.json).ok()
+    }
+
+    fn rv_number(&self) -> Option<u64> {
+        self.version.as_ref().and_then(|v| v.parse().ok())
+    }
+}
+
 /// Every object seen, by kind and (namespace, name).
 #[derive(Debug, Default)]
 pub struct Catalog {
-    objects: BTreeMap<Kind, BTreeMap<(String, String), DynamicObject>>,
+    objects: BTreeMap<Kind, BTreeMap<(String, String), Held>>,
     access: Access,
     /// Conversion options.
     pub opts: Options,
@@ -58,10 +93,6 @@ pub struct Catalog {
     memo: RefCell<HashMap<ObjRef, Converted>>,
     /// The routers controllers claim, while no controller object has changed.
     claims: RefCell<Option<BTreeSet<ObjRef>>>,
-}
-
-fn rv_number(obj: &DynamicObject) -> Option<u64> {
-    kinds::resource_version(obj).and_then(|v| v.parse().ok())
 }
 
 impl Catalog {
@@ -86,6 +117,21 @@ impl Catalog {
     /// The RBAC answers in force.
     pub fn access(&self) -> &Access {
         &self.access
+    }
+
+    /// Claims and rollouts of a held object, from the memo while its resourceVersion stays
+    /// the same, else parsed and converted.
+    fn held_converted(&self, r: &ObjRef, held: &Held) -> (Vec<ObjRef>, Vec<Rollout>) {
+        if let Some(v) = &held.version
+            && let Some(c) = self.memo.borrow().get(r)
+            && &c.version == v
+        {
+            return (c.claims.clone(), c.rollouts.clone());
+        }
+        match held.object() {
+            Some(obj) => self.converted(r.kind, &obj),
+            None => (Vec::new(), Vec::new()),
+        }
     }
 
     /// Claims and rollouts of one object, converted once per resourceVersion.
@@ -156,14 +202,25 @@ impl Catalog {
         if kind.is_controller() {
             self.claims.replace(None);
         }
+        let held = Held::of(&obj);
         let map = self.objects.entry(kind).or_default();
         let slot = Self::slot(&obj);
-        if let (Some(old), Some(new)) = (map.get(&slot).and_then(rv_number), rv_number(&obj))
+        if let (Some(old), Some(new)) = (map.get(&slot).and_then(Held::rv_number), held.rv_number())
             && new < old
         {
             return;
         }
-        map.insert(slot, obj);
+        map.insert(slot, held);
+        self.convert_now(kind, &obj);
+    }
+
+    /// Converts an object while it is parsed, so the memo holds it before the object is
+    /// kept as text. An ingress-nginx canary's conversion reads its primary Ingress, which
+    /// may not be in yet: those convert when first asked for.
+    fn convert_now(&self, kind: Kind, obj: &DynamicObject) {
+        if kind != Kind::Ingress {
+            self.converted(kind, obj);
+        }
     }
 
     /// Removes an object.
@@ -183,19 +240,23 @@ impl Catalog {
         if kind.is_controller() {
             self.claims.replace(None);
         }
-        let map: BTreeMap<(String, String), DynamicObject> =
-            objs.into_iter().map(|o| (Self::slot(&o), o)).collect();
+        let map: BTreeMap<(String, String), Held> =
+            objs.iter().map(|o| (Self::slot(o), Held::of(o))).collect();
         self.memo.borrow_mut().retain(|r, _| {
             r.kind != kind || map.contains_key(&(r.namespace.clone(), r.name.clone()))
         });
         self.objects.insert(kind, map);
+        for o in &objs {
+            self.convert_now(kind, o);
+        }
     }
 
-    /// One object.
-    pub fn get(&self, r: &ObjRef) -> Option<&DynamicObject> {
+    /// One object, parsed from what is held.
+    pub fn get(&self, r: &ObjRef) -> Option<DynamicObject> {
         self.objects
             .get(&r.kind)?
-            .get(&(r.namespace.clone(), r.name.clone()))
+            .get(&(r.namespace.clone(), r.name.clone()))?
+            .object()
     }
 
     /// Number of objects of a kind.
@@ -203,8 +264,12 @@ impl Catalog {
         self.objects.get(&kind).map_or(0, BTreeMap::len)
     }
 
-    fn all(&self, kind: Kind) -> impl Iterator<Item = &DynamicObject> {
-        self.objects.get(&kind).into_iter().flat_map(|m| m.values())
+    /// Every held object of a kind, with its reference.
+    fn all(&self, kind: Kind) -> impl Iterator<Item = (ObjRef, &Held)> {
+        self.objects.get(&kind).into_iter().flat_map(move |m| {
+            m.iter()
+                .map(move |((ns, n), h)| (ObjRef::new(kind, ns, n), h))
+        })
     }
 
     /// Router objects driven by a Rollout or Canary.
@@ -215,14 +280,14 @@ impl Catalog {
         let c: BTreeSet<ObjRef> = Kind::ALL
             .into_iter()
             .filter(|k| k.is_controller())
-            .flat_map(|k| self.all(k).flat_map(move |o| self.converted(k, o).0))
+            .flat_map(|k| self.all(k).flat_map(|(r, h)| self.held_converted(&r, h).0))
             .collect();
         self.claims.replace(Some(c.clone()));
         c
     }
 
-    fn owned(&self, kind: Kind, obj: &DynamicObject, claimed: &BTreeSet<ObjRef>) -> bool {
-        claimed.contains(&ObjRef::of(kind, obj)) || !kinds::controller_owners(obj).is_empty()
+    fn owned(r: &ObjRef, held: &Held, claimed: &BTreeSet<ObjRef>) -> bool {
+        claimed.contains(r) || held.controller_owned
     }
 
     /// The domain rollouts of each kind, as its watcher's source reports them.
@@ -246,10 +311,10 @@ impl Catalog {
             .map(|kind| {
                 let v: Vec<Rollout> = self
                     .all(kind)
-                    .filter(|o| kind.is_controller() || !self.owned(kind, o, claimed))
-                    .flat_map(|o| {
-                        let created = kinds::created(o);
-                        self.converted(kind, o).1.into_iter().map(move |mut r| {
+                    .filter(|(r, h)| kind.is_controller() || !Self::owned(r, h, claimed))
+                    .flat_map(|(r, h)| {
+                        let created = h.created;
+                        self.held_converted(&r, h).1.into_iter().map(move |mut r| {
                             r.created = created;
                             r.key.context.clone_from(&self.opts.context);
                             r
@@ -262,7 +327,7 @@ impl Catalog {
     }
 
     /// The object behind a rollout key (a raw router's key may name one split: `name#id`).
-    pub fn object_for(&self, key: &RolloutKey) -> Option<(Kind, &DynamicObject)> {
+    pub fn object_for(&self, key: &RolloutKey) -> Option<(Kind, DynamicObject)> {
         let kind = Kind::from_provider(key.provider)?;
         let ns = key.namespace.clone().unwrap_or_else(|| "default".into());
         if let Some(o) = self.get(&ObjRef::new(kind, ns.clone(), key.name.clone())) {
@@ -278,16 +343,18 @@ impl Catalog {
         let ns = kinds::namespace(canary);
         let routes = nginx::routes(canary);
         self.all(Kind::Ingress)
-            .filter(|o| kinds::namespace(o) == ns && !nginx::is_canary(o))
+            .filter(|(r, _)| r.namespace == ns)
+            .filter_map(|(_, h)| h.object())
+            .filter(|o| !nginx::is_canary(o))
             .find(|o| nginx::routes(o).iter().any(|r| routes.contains(r)))
-            .and_then(nginx::backend_service)
+            .and_then(|o| nginx::backend_service(&o))
     }
 
     /// The split a raw router's rollout key names.
-    pub fn split_for(&self, key: &RolloutKey) -> Option<(Kind, &DynamicObject, split::Split)> {
+    pub fn split_for(&self, key: &RolloutKey) -> Option<(Kind, DynamicObject, split::Split)> {
         let (kind, obj) = self.object_for(key)?;
-        let splits = splits_of(kind, obj);
-        let s = split::find(&splits, &kinds::name(obj), &key.name)?.clone();
+        let splits = splits_of(kind, &obj);
+        let s = split::find(&splits, &kinds::name(&obj), &key.name)?.clone();
         Some((kind, obj, s))
     }
 }

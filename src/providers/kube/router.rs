@@ -30,6 +30,7 @@ pub fn plan(shared: &Shared, req: &WriteRequest) -> Result<(ObjRef, Vec<Step>), 
             req.target
         ))
     })?;
+    let obj = &obj;
     let main = ObjRef::of(kind, obj);
     let expected = req.expected_version.as_deref();
     let steps = match (kind, &req.change) {
@@ -44,7 +45,7 @@ pub fn plan(shared: &Shared, req: &WriteRequest) -> Result<(ObjRef, Vec<Step>), 
                 obj,
                 *c,
                 &cat.opts.default_mesh,
-                router,
+                router.as_ref(),
                 shared.loadtester.is_some(),
             )
         }
@@ -65,13 +66,13 @@ pub fn plan(shared: &Shared, req: &WriteRequest) -> Result<(ObjRef, Vec<Step>), 
                 .split_for(&req.target)
                 .ok_or_else(|| RouterError::Failed(format!("{}: the split is gone", req.target)))?;
             let ops = if kind == Kind::Ingress {
-                crate::providers::nginx::weight_patch(obj, &s, *w, expected)
+                crate::providers::nginx::weight_patch(&obj, &s, *w, expected)
             } else {
-                super::split::weight_patch(kind, obj, &s, *w, expected)
+                super::split::weight_patch(kind, &obj, &s, *w, expected)
             };
             ops.map(|ops| {
                 vec![super::patch::json_patch(
-                    ObjRef::of(kind, obj),
+                    ObjRef::of(kind, &obj),
                     ops,
                     format!("set the canary to {w}"),
                 )]
@@ -168,7 +169,7 @@ impl KubeRouter {
                             .catalog
                             .lock()
                             .ok()
-                            .and_then(|c| c.get(&canary).map(canary_weight));
+                            .and_then(|c| c.get(&canary).map(|o| canary_weight(&o)));
                         if let (Some(w), Ok(mut g)) = (weight, self.0.open_gates.lock()) {
                             g.insert(canary, w);
                         }
@@ -279,7 +280,7 @@ pub async fn close_stepped_gates(shared: &Shared) {
         };
         gates
             .iter()
-            .filter(|(r, w)| cat.get(r).is_none_or(|o| canary_weight(o) != **w))
+            .filter(|(r, w)| cat.get(r).is_none_or(|o| canary_weight(&o) != **w))
             .map(|(r, _)| r.clone())
             .collect()
     };
@@ -302,7 +303,7 @@ impl Router for KubeRouter {
             return result;
         };
         let obj = match self.0.catalog.lock() {
-            Ok(c) => c.get(&main).cloned(),
+            Ok(c) => c.get(&main),
             Err(_) => None,
         };
         let Some(obj) = obj else {
