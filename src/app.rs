@@ -98,6 +98,11 @@ pub struct Tracked {
 }
 
 impl Tracked {
+    /// Its whole chart history is kept even off screen: its autopilot or adviser judges it.
+    pub fn keeps_history(&self) -> bool {
+        self.autopilot.is_some() || self.adviser.is_some()
+    }
+
     /// Adds a timeline event, keeping the last 200.
     pub fn event(&mut self, at: SystemTime, level: Level, text: impl Into<String>) {
         self.events.push_back(TimelineEvent {

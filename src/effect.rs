@@ -6,7 +6,7 @@
 use crate::audit::{AuditLog, AuditRecord};
 pub use crate::domain::change::Actor;
 use crate::domain::change::{LocalAction, Origin, RouterChange, WriteDone, WriteRequest};
-use crate::domain::{ProviderKind, Weight};
+use crate::domain::{ProviderKind, RolloutKey, Weight};
 use crate::msg::Msg;
 use crate::providers::{Router, RouterError};
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +23,9 @@ pub enum Effect {
     Audit(LocalAction),
     /// Start the demo's story over (the demo world listens; nothing else does).
     RestartDemo,
+    /// The screen now shows this rollout, whose chart history was not kept: the metrics
+    /// pollers fetch its recent history again.
+    Shown(RolloutKey),
     /// Stop the session.
     Quit,
 }
@@ -54,6 +57,8 @@ pub struct Executor {
     timeout: Duration,
     webhook: Option<crate::change_event::Webhook>,
     restart_demo: Option<Arc<tokio::sync::Notify>>,
+    /// The rollout whose history the screen wants, for the metrics pollers.
+    shown: Arc<tokio::sync::watch::Sender<Option<RolloutKey>>>,
     in_flight: Arc<InFlight>,
     stderr: Arc<Stderr>,
 }
@@ -110,6 +115,7 @@ impl Executor {
             timeout: Duration::from_secs(15),
             webhook: None,
             restart_demo: None,
+            shown: Arc::new(tokio::sync::watch::Sender::new(None)),
             in_flight: Arc::new(InFlight::default()),
             stderr: Arc::new(Stderr::default()),
         }
@@ -175,6 +181,11 @@ impl Executor {
         self.webhook = Some(hook);
     }
 
+    /// Tells a metrics poller which rollout the screen shows (see [`Effect::Shown`]).
+    pub fn shown(&self) -> tokio::sync::watch::Receiver<Option<RolloutKey>> {
+        self.shown.subscribe()
+    }
+
     /// Where `RestartDemo` goes: the demo world's story task.
     pub fn set_restart_demo(&mut self, n: Arc<tokio::sync::Notify>) {
         self.restart_demo = Some(n);
@@ -192,6 +203,9 @@ impl Executor {
                 if let Some(n) = &self.restart_demo {
                     n.notify_one();
                 }
+            }
+            Effect::Shown(key) => {
+                self.shown.send_replace(Some(key));
             }
             Effect::Write(req) => {
                 let router = self.routers.get(&req.target.provider).cloned();

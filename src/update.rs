@@ -17,9 +17,18 @@ use crate::msg::Msg;
 /// Applies one message to the app and returns the effects to run. The overview's rows are
 /// current when it returns.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
-    let effects = apply(app, msg);
+    let selected = app.ui.selected.clone();
+    let mut effects = apply(app, msg);
     app.refresh_rows();
     app.check_indexes();
+    // A newly selected rollout whose history was not kept gets it fetched again.
+    if app.ui.selected != selected
+        && let Some(t) = app.selected()
+        && !t.keeps_history()
+        && t.metrics_source.is_some()
+    {
+        effects.push(Effect::Shown(t.rollout.key.clone()));
+    }
     effects
 }
 

@@ -167,11 +167,14 @@ pub struct PromSource {
     pub source: SourceId,
     /// Time between refreshes.
     pub refresh: Duration,
+    /// The rollout the screen shows: its history was not kept while nobody looked, so it is
+    /// fetched again (as for a rollout seen for the first time).
+    pub shown: watch::Receiver<Option<RolloutKey>>,
 }
 
 impl PromSource {
     /// Polls until `cancel` or until the app hangs up.
-    pub async fn run(self, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
+    pub async fn run(mut self, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
         let mut deltas = Deltas::default();
         let mut backfilled: std::collections::BTreeSet<RolloutKey> = Default::default();
         let mut tick = tokio::time::interval(self.refresh);
@@ -180,6 +183,12 @@ impl PromSource {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
+                Ok(()) = self.shown.changed() => {
+                    if let Some(k) = self.shown.borrow_and_update().as_ref() {
+                        backfilled.remove(k);
+                    }
+                    continue;
+                }
             }
             let targets = self.targets.borrow().clone();
             if targets.is_empty() {

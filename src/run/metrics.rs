@@ -73,6 +73,7 @@ pub async fn start(
         targets: rx,
         source,
         refresh,
+        shown: session.executor.shown(),
     };
     tokio::spawn(poller.run(session.tx.clone(), session.cancel.clone()));
     Ok(Some(Targets { tx, label }))

@@ -206,6 +206,11 @@ pub(super) fn pause_for_drift(
     Some(format!("{}: {text}", t.rollout.key))
 }
 
+/// How much history a rollout nobody looks at keeps: the overview's error window and one
+/// refresh to spare.
+const HISTORY_FLOOR: std::time::Duration = crate::domain::observation::series::ERROR_WINDOW
+    .saturating_add(std::time::Duration::from_secs(5));
+
 /// Applies a provider event.
 pub fn provider(app: &mut App, ev: ProviderEvent) {
     match ev {
@@ -252,10 +257,18 @@ pub fn provider(app: &mut App, ev: ProviderEvent) {
 /// Appends a metrics batch to series, totals and autopilot windows.
 pub fn metrics(app: &mut App, batch: MetricsBatch) {
     ok(app, &batch.source);
+    let selected = app.ui.selected.clone();
     for (key, builds) in batch.samples {
         let Some(t) = app.rollouts.get_mut(&key) else {
             continue;
         };
+        // Chart history is kept where it is shown or judged; every other rollout keeps the
+        // error window its overview row reads (an hour of a thousand rollouts would be
+        // hundreds of MB). Opening one fetches its history again (`Effect::Shown`).
+        if !t.keeps_history() && selected.as_ref() != Some(&key) {
+            t.series
+                .forget_before(batch.at.checked_sub(HISTORY_FLOOR).unwrap_or(batch.at));
+        }
         t.metrics_source = Some(batch.source.clone());
         for (name, s) in &builds {
             t.series.push(name, batch.at, s);
@@ -329,5 +342,96 @@ pub fn history(
         if let Some(t) = app.rollouts.get_mut(&key) {
             t.series.backfill(&build, &pts);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::app::App;
+    use crate::domain::observation::{BuildSample, MetricsBatch, SourceId};
+    use crate::domain::{Build, Owner, Plan, ProviderKind, Role, Rollout, RolloutKey, Weight};
+    use crate::effect::Effect;
+    use crate::msg::{Msg, ProviderEvent};
+    use crate::update::update;
+    use std::collections::BTreeMap;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    fn at(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_000_000 + s)
+    }
+
+    fn rollout(name: &str) -> Rollout {
+        let b = |role, n: &str, w: u8| Build {
+            role,
+            name: n.into(),
+            version: None,
+            weight: Weight::from_whole(w).unwrap_or(Weight::ZERO),
+            selector: n.into(),
+        };
+        Rollout::new(
+            RolloutKey::namespaced(ProviderKind::Istio, "shop", name),
+            Owner::Manual,
+            vec![b(Role::Stable, "stable", 90), b(Role::Canary, "canary", 10)],
+        )
+    }
+
+    #[test]
+    fn history_is_kept_where_shown_and_fetched_again_when_opened() {
+        let mut app = App::new(at(0), Plan::default());
+        update(&mut app, Msg::Resize(120, 30));
+        let routes = SourceId("kube VirtualService".into());
+        update(
+            &mut app,
+            Msg::Provider(ProviderEvent::Restarted {
+                source: routes,
+                rollouts: vec![rollout("a"), rollout("b")],
+            }),
+        );
+        let (a, b) = (rollout("a").key, rollout("b").key);
+        assert_eq!(app.ui.selected.as_ref(), Some(&a));
+        let sample = BuildSample {
+            period_s: 1.0,
+            requests: 10,
+            ..Default::default()
+        };
+        let builds: BTreeMap<String, BuildSample> = [("stable", &sample), ("canary", &sample)]
+            .into_iter()
+            .map(|(n, s)| (n.to_string(), s.clone()))
+            .collect();
+        for s in 1..=600 {
+            update(&mut app, Msg::Tick(at(s)));
+            update(
+                &mut app,
+                Msg::Metrics(MetricsBatch {
+                    source: SourceId("prometheus".into()),
+                    at: at(s),
+                    samples: [(a.clone(), builds.clone()), (b.clone(), builds.clone())]
+                        .into_iter()
+                        .collect(),
+                }),
+            );
+        }
+        let points = |app: &App, k: &RolloutKey| app.rollouts[k].series.builds["canary"].len();
+        assert_eq!(
+            points(&app, &a),
+            600,
+            "the selected rollout keeps its history"
+        );
+        assert!(
+            points(&app, &b) <= 36,
+            "a rollout nobody looks at keeps its error window: {}",
+            points(&app, &b)
+        );
+        let effects = update(
+            &mut app,
+            Msg::Key(crossterm::event::KeyEvent::from(
+                crossterm::event::KeyCode::Down,
+            )),
+        );
+        assert_eq!(app.ui.selected.as_ref(), Some(&b));
+        assert!(
+            effects.contains(&Effect::Shown(b.clone())),
+            "opening it asks for its history again: {effects:?}"
+        );
     }
 }

@@ -92,6 +92,16 @@ impl Series {
         }
     }
 
+    /// Drops every build's points older than `at`: a rollout nobody looks at and nothing
+    /// judges keeps only what its overview row reads (the error window), not an hour.
+    pub fn forget_before(&mut self, at: SystemTime) {
+        for q in self.builds.values_mut() {
+            while q.front().is_some_and(|p| p.at < at) {
+                q.pop_front();
+            }
+        }
+    }
+
     /// Puts past samples in front of the live ones (only those older than the oldest point
     /// held), keeping time order and the capacity.
     pub fn backfill(&mut self, build: &str, past: &[(SystemTime, BuildSample)]) {
