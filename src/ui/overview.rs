@@ -419,7 +419,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .map(|c| c.width(&extra) + SPACING)
         .sum();
     let name_w = inner_w.saturating_sub(others).max(ROLLOUT_MIN);
-    let (sel, offset) = window(app, &rows_in_order, height);
+    let (sel, offset) = window(app, rows_in_order, height);
     let rows: Vec<Row> = rows_in_order
         .iter()
         .skip(offset)
