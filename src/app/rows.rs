@@ -49,11 +49,21 @@ pub struct Rows {
     contexts: Vec<String>,
     /// Some rollout has a creation time (the AGE column shows).
     any_created: bool,
+    /// Rollouts already in the rows whose place may have changed since: each is moved alone
+    /// (a binary search), not the whole table sorted again.
+    moved: Vec<RolloutKey>,
 }
 
+/// More moved rollouts than this between two refreshes sort the whole table instead.
+const MOVE_ALONE: usize = 32;
+
 impl Rows {
-    fn fresh(&self, ui: &UiState) -> bool {
+    fn built(&self, ui: &UiState) -> bool {
         self.built_for.as_ref().is_some_and(|v| v.is(ui))
+    }
+
+    fn fresh(&self, ui: &UiState) -> bool {
+        self.built(ui) && self.moved.is_empty()
     }
 }
 
@@ -89,6 +99,20 @@ impl App {
     /// rows are rebuilt at the end of this `update`.
     pub fn rows_moved(&mut self) {
         self.rows.built_for = None;
+        self.rows.moved.clear();
+    }
+
+    /// Says the rollout `key`, already in the app, may have changed its place (phase, weight,
+    /// owner or age): only its row is moved at the end of this `update`.
+    pub fn row_moved(&mut self, key: &RolloutKey) {
+        if self.rows.built_for.is_none() {
+            return;
+        }
+        if self.rows.moved.len() >= MOVE_ALONE {
+            self.rows_moved();
+        } else if !self.rows.moved.contains(key) {
+            self.rows.moved.push(key.clone());
+        }
     }
 
     /// Rebuilds the rows if a rollout moved or the view changed since they were built;
@@ -98,6 +122,9 @@ impl App {
         if self.rows.fresh(&self.ui) {
             return;
         }
+        if self.rows.built(&self.ui) && self.move_alone() {
+            return;
+        }
         let keys = self.compute_rows();
         self.rows = Rows {
             keys,
@@ -105,7 +132,42 @@ impl App {
             namespaces: distinct(self.rollouts.keys().filter_map(|k| k.namespace.as_deref())),
             contexts: distinct(self.rollouts.keys().filter_map(|k| k.context.as_deref())),
             any_created: self.rollouts.values().any(|t| t.rollout.created.is_some()),
+            moved: Vec::new(),
         };
+    }
+
+    /// Moves each moved row to its place by itself; false (nothing done) when one of them
+    /// needs the whole table rebuilt: it is gone, or it lost the only creation time.
+    fn move_alone(&mut self) -> bool {
+        let f = self.ui.filter.to_lowercase();
+        let sort = self.ui.sort;
+        for key in &self.rows.moved {
+            let Some(t) = self.rollouts.get(key) else {
+                return false;
+            };
+            if self.rows.any_created && t.rollout.created.is_none() {
+                return false;
+            }
+        }
+        for key in std::mem::take(&mut self.rows.moved) {
+            if let Some(i) = self.rows.keys.iter().position(|k| *k == key) {
+                self.rows.keys.remove(i);
+            }
+            let Some(t) = self.rollouts.get(&key) else {
+                continue;
+            };
+            self.rows.any_created |= t.rollout.created.is_some();
+            if !passes(&self.ui, &f, t) {
+                continue;
+            }
+            let rollouts = &self.rollouts;
+            let at = self
+                .rows
+                .keys
+                .partition_point(|k| rollouts.get(k).is_some_and(|o| compare(sort, o, t).is_lt()));
+            self.rows.keys.insert(at, key);
+        }
+        true
     }
 
     /// The rows from scratch: scoped, filtered by `/` text, sorted.

@@ -153,7 +153,7 @@ pub fn operator(
     origin: Origin,
 ) -> Vec<Effect> {
     // A command can change a phase (pause, resume, an autopilot's abort).
-    app.rows_moved();
+    app.row_moved(key);
     let Some(t) = app.rollouts.get(key) else {
         app.toast(Level::Warn, format!("{key}: no such rollout"));
         return Vec::new();
@@ -313,7 +313,7 @@ pub fn operator(
 /// rather than trying again into another state.
 pub fn write_done(app: &mut App, done: WriteDone) {
     // A result sets a weight or a phase.
-    app.rows_moved();
+    app.row_moved(&done.target);
     let now = app.now;
     let Some(t) = app.rollouts.get_mut(&done.target) else {
         return;
@@ -454,7 +454,7 @@ pub fn autopilot_write(
     if app.read_only {
         return Vec::new();
     }
-    app.rows_moved();
+    app.row_moved(key);
     write(
         app,
         key,

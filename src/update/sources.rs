@@ -51,15 +51,18 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
     let now = app.now;
     let mut toast = None;
     app.nothing_found = None;
-    let moved = app.rollouts.get(&rollout.key).is_none_or(|t| {
-        let (a, b) = (&t.rollout, &rollout);
-        a.canary_weight() != b.canary_weight()
-            || a.phase != b.phase
-            || a.owner != b.owner
-            || a.created != b.created
-    });
-    if moved {
-        app.rows_moved();
+    match app.rollouts.get(&rollout.key) {
+        None => app.rows_moved(),
+        Some(t) => {
+            let (a, b) = (&t.rollout, &rollout);
+            if a.canary_weight() != b.canary_weight()
+                || a.phase != b.phase
+                || a.owner != b.owner
+                || a.created != b.created
+            {
+                app.row_moved(&rollout.key);
+            }
+        }
     }
     match app.rollouts.get_mut(&rollout.key) {
         Some(t) => {
