@@ -6,6 +6,10 @@
 //!
 //! `cargo run --release --example stand_in_api -- ROLLOUTS CHANGES_PER_SECOND KUBECONFIG_OUT`
 //! writes a kubeconfig for it and serves until killed.
+//!
+//! SIGUSR1 is a probe for the lag between a change and the row showing it: the `k`-th signal
+//! sets the canary weight of the Argo Rollout `team-00/svc-00000` (the overview's top row) to
+//! `30 + k` % (wrapping below 100), so a harness that counts its signals knows what to look for.
 
 #[allow(dead_code)]
 #[path = "../tests/it/support/fake_api.rs"]
@@ -15,6 +19,24 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 const NAMESPACES: usize = 20;
+
+/// A self-signed CA certificate (base64 PEM, made with `openssl req -x509 -newkey ec`) for the
+/// kubeconfig's `certificate-authority-data`, as a real cluster's kubeconfig carries one: kube
+/// then trusts that CA alone instead of loading the OS trust store (about 40 ms here) before
+/// the first frame. The stand-in serves plain HTTP, so nothing is ever verified with it.
+/// `STAND_IN_NO_CA=1` leaves it out, to measure that path.
+const CA_DATA: &str = concat!(
+    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJsRENDQVRtZ0F3SUJBZ0lVZVNNcXBUdTEyUlFacXY5UVJ3",
+    "bjU5aXhleklNd0NnWUlLb1pJemowRUF3SXcKSGpFY01Cb0dBMVVFQXd3VFlYWnBZWEo1SUhOMFlXNWtMV2x1SUVG",
+    "UVNUQWdGdzB5TmpFeU1ESXlNekF5TVRSYQpHQTh5TVRJMk1URXdPREl6TURJeE5Gb3dIakVjTUJvR0ExVUVBd3dU",
+    "WVhacFlYSjVJSE4wWVc1a0xXbHVJRUZRClNUQlpNQk1HQnlxR1NNNDlBZ0VHQ0NxR1NNNDlBd0VIQTBJQUJIRkF3",
+    "WnFDQXhZZFhXU29qaHlwQmFkV2pZL0UKS0tsMERvMEsxZStHYUdEcEdGZTVZc0pLWHRxTkNMdHVJTkhNUThpQkI2",
+    "WkluSW5yWFo2MGF3T1NXSG1qVXpCUgpNQjBHQTFVZERnUVdCQlJoR3lEQU5CMWtZTVBuWWZvS0tjeEdmbk56V2pB",
+    "ZkJnTlZIU01FR0RBV2dCUmhHeURBCk5CMWtZTVBuWWZvS0tjeEdmbk56V2pBUEJnTlZIUk1CQWY4RUJUQURBUUgv",
+    "TUFvR0NDcUdTTTQ5QkFNQ0Ewa0EKTUVZQ0lRRHQ5ZnVRZXE2VEZDUzNRNWpieTJtUDZ2M2NKWU1rU1JUQnU2Wmkw",
+    "Uk5KOWdJaEFQZUxBa2pWdFl1Zwo1dk8rb2NoelV3ckVWclUrd2NEWTFXOTY0VjM5ZGlEegotLS0tLUVORCBDRVJU",
+    "SUZJQ0FURS0tLS0tCg==",
+);
 
 /// The `i`-th object: kinds in turn, spread over the namespaces.
 fn object(i: usize) -> (&'static str, Value) {
@@ -101,11 +123,22 @@ async fn main() {
         let (ns, name) = api.insert(obj);
         names.push((plural, ns, name));
     }
-    std::fs::write(&out, api.kubeconfig("team-00")).expect("write kubeconfig");
+    let mut kubeconfig = api.kubeconfig("team-00");
+    if std::env::var_os("STAND_IN_NO_CA").is_none() {
+        let server = format!("    server: {}\n", api.url());
+        kubeconfig = kubeconfig.replace(
+            &server,
+            &format!("{server}    certificate-authority-data: {CA_DATA}\n"),
+        );
+    }
+    std::fs::write(&out, kubeconfig).expect("write kubeconfig");
     println!(
         "serving {n} objects at {} ({churn} changes/s); kubeconfig {out}",
         api.url()
     );
+    if n > 0 {
+        tokio::spawn(probe(api.clone()));
+    }
     if churn == 0 || names.is_empty() {
         std::future::pending::<()>().await;
     }
@@ -125,5 +158,23 @@ async fn main() {
             o["spec"]["http"][0]["route"][1]["weight"] = json!(step);
         });
         k += 1;
+    }
+}
+
+/// Answers each SIGUSR1 with one change to the top row's weight (see the module comment).
+async fn probe(api: fake_api::FakeApi) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        return;
+    };
+    let mut k: u64 = 0;
+    while usr1.recv().await.is_some() {
+        k += 1;
+        let canary = 30 + k % 70;
+        api.modify("rollouts", "team-00", "svc-00000", |o| {
+            let weights = &mut o["status"]["canary"]["weights"];
+            weights["canary"]["weight"] = json!(canary);
+            weights["stable"]["weight"] = json!(100 - canary);
+        });
     }
 }
