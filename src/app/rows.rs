@@ -2,25 +2,25 @@
 //! thousand rollouts costs milliseconds, far more than drawing one screen of them, so
 //! `update` redoes it only when a rollout's place can have moved (one was added or removed,
 //! or its phase, weight, owner or age changed) or the view did (filter, sort, scope); a frame
-//! only reads the result.
+//! only reads the result. The sorted order is kept apart from the `/` filter, so a keystroke
+//! into the filter scans that order once and sorts nothing.
 
 use super::{App, KindFilter, Sort, Tracked, UiState, compare};
 use crate::domain::RolloutKey;
 
-/// What the rows depend on besides the rollouts themselves.
+/// What the table's order depends on besides the rollouts themselves: everything in the
+/// view but the `/` filter.
 #[derive(Clone, Debug, Default, PartialEq)]
-struct View {
-    filter: String,
+struct Scope {
     sort: Sort,
     namespace: Option<String>,
     context: Option<String>,
     kind: KindFilter,
 }
 
-impl View {
-    fn of(ui: &UiState) -> View {
-        View {
-            filter: ui.filter.clone(),
+impl Scope {
+    fn of(ui: &UiState) -> Scope {
+        Scope {
             sort: ui.sort,
             namespace: ui.namespace.clone(),
             context: ui.context.clone(),
@@ -29,8 +29,7 @@ impl View {
     }
 
     fn is(&self, ui: &UiState) -> bool {
-        self.filter == ui.filter
-            && self.sort == ui.sort
+        self.sort == ui.sort
             && self.namespace == ui.namespace
             && self.context == ui.context
             && self.kind == ui.kind
@@ -40,9 +39,17 @@ impl View {
 /// The table's rows and what its columns need to know of every rollout.
 #[derive(Clone, Debug, Default)]
 pub struct Rows {
-    keys: Vec<RolloutKey>,
-    /// The view the rows were built for; `None` once a rollout may have moved since.
-    built_for: Option<View>,
+    /// Every rollout in scope, sorted.
+    order: Vec<RolloutKey>,
+    /// Each of `order`'s search texts, at the same index.
+    texts: Vec<Box<str>>,
+    /// The rows of `order` the filter keeps; `None` while the filter is empty (the rows are
+    /// `order` itself, held once).
+    filtered: Option<Vec<RolloutKey>>,
+    /// The scope `order` was built for; `None` once a rollout may have moved since.
+    built_for: Option<Scope>,
+    /// The filter text `filtered` was built for.
+    filter: String,
     /// Distinct namespaces of all rollouts, in order.
     namespaces: Vec<String>,
     /// Distinct contexts of all rollouts, in order.
@@ -59,18 +66,22 @@ const MOVE_ALONE: usize = 32;
 
 impl Rows {
     fn built(&self, ui: &UiState) -> bool {
-        self.built_for.as_ref().is_some_and(|v| v.is(ui))
+        self.built_for.as_ref().is_some_and(|s| s.is(ui))
     }
 
     fn fresh(&self, ui: &UiState) -> bool {
-        self.built(ui) && self.moved.is_empty()
+        self.built(ui) && self.moved.is_empty() && self.filter == ui.filter
+    }
+
+    fn keys(&self) -> &[RolloutKey] {
+        self.filtered.as_deref().unwrap_or(&self.order)
     }
 }
 
-/// Whether `t` passes the view's scope and `/` filter (`filter` already lowercased).
-fn passes(ui: &UiState, filter: &str, t: &Tracked) -> bool {
+/// Whether `t` is in the view's scope (`:ns`, `:ctx`, `:kind`).
+fn scoped(ui: &UiState, t: &Tracked) -> bool {
     let k = &t.rollout.key;
-    let scoped = ui.kind.shows(k.provider)
+    ui.kind.shows(k.provider)
         && ui
             .namespace
             .as_ref()
@@ -78,13 +89,22 @@ fn passes(ui: &UiState, filter: &str, t: &Tracked) -> bool {
         && ui
             .context
             .as_ref()
-            .is_none_or(|c| k.context.as_ref() == Some(c));
+            .is_none_or(|c| k.context.as_ref() == Some(c))
+}
+
+/// What the `/` filter matches: the key, owner and phase, lowercased, kept beside each row
+/// so a keystroke into the filter reads ten thousand strings and looks nothing up.
+fn search_text(t: &Tracked) -> Box<str> {
     let r = &t.rollout;
-    scoped
-        && (filter.is_empty()
-            || r.key.to_string().to_lowercase().contains(filter)
-            || r.owner.to_string().contains(filter)
-            || r.phase.label().to_lowercase().contains(filter))
+    // One field a line: a filter (typed on one line) cannot match across two.
+    format!("{}\n{}\n{}", r.key, r.owner, r.phase.label())
+        .to_lowercase()
+        .into_boxed_str()
+}
+
+/// Whether a row's search text passes the `/` filter (`filter` already lowercased).
+fn keeps(filter: &str, text: &str) -> bool {
+    filter.is_empty() || (!filter.contains('\n') && text.contains(filter))
 }
 
 fn distinct<'a>(v: impl Iterator<Item = &'a str>) -> Vec<String> {
@@ -122,25 +142,47 @@ impl App {
         if self.rows.fresh(&self.ui) {
             return;
         }
-        if self.rows.built(&self.ui) && self.move_alone() {
+        if !(self.rows.built(&self.ui) && self.move_alone()) {
+            let (order, texts) = self.sorted_in_scope().into_iter().unzip();
+            self.rows = Rows {
+                order,
+                texts,
+                filtered: None,
+                built_for: Some(Scope::of(&self.ui)),
+                filter: String::new(),
+                namespaces: distinct(self.rollouts.keys().filter_map(|k| k.namespace.as_deref())),
+                contexts: distinct(self.rollouts.keys().filter_map(|k| k.context.as_deref())),
+                any_created: self.rollouts.values().any(|t| t.rollout.created.is_some()),
+                moved: Vec::new(),
+            };
+        }
+        if self.rows.filter != self.ui.filter {
+            self.refilter();
+        }
+    }
+
+    /// Keeps the rows of the sorted order the filter passes: one scan, no sort.
+    fn refilter(&mut self) {
+        self.rows.filter.clone_from(&self.ui.filter);
+        if self.ui.filter.is_empty() {
+            self.rows.filtered = None;
             return;
         }
-        let keys = self.compute_rows();
-        self.rows = Rows {
-            keys,
-            built_for: Some(View::of(&self.ui)),
-            namespaces: distinct(self.rollouts.keys().filter_map(|k| k.namespace.as_deref())),
-            contexts: distinct(self.rollouts.keys().filter_map(|k| k.context.as_deref())),
-            any_created: self.rollouts.values().any(|t| t.rollout.created.is_some()),
-            moved: Vec::new(),
-        };
+        let f = self.ui.filter.to_lowercase();
+        let rows = &self.rows;
+        let kept = rows
+            .order
+            .iter()
+            .zip(&rows.texts)
+            .filter(|(_, text)| keeps(&f, text))
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.rows.filtered = Some(kept);
     }
 
     /// Moves each moved row to its place by itself; false (nothing done) when one of them
     /// needs the whole table rebuilt: it is gone, or it lost the only creation time.
     fn move_alone(&mut self) -> bool {
-        let f = self.ui.filter.to_lowercase();
-        let sort = self.ui.sort;
         for key in &self.rows.moved {
             let Some(t) = self.rollouts.get(key) else {
                 return false;
@@ -149,25 +191,58 @@ impl App {
                 return false;
             }
         }
-        for key in std::mem::take(&mut self.rows.moved) {
-            if let Some(i) = self.rows.keys.iter().position(|k| *k == key) {
-                self.rows.keys.remove(i);
-            }
-            let Some(t) = self.rollouts.get(&key) else {
+        // Matched against the filter the kept rows were built for; `refresh_rows` filters
+        // again after if the filter changed too.
+        let f = self.rows.filter.to_lowercase();
+        let sort = self.ui.sort;
+        let rollouts = &self.rollouts;
+        let rows = &mut self.rows;
+        for key in std::mem::take(&mut rows.moved) {
+            let Some(t) = rollouts.get(&key) else {
                 continue;
             };
-            self.rows.any_created |= t.rollout.created.is_some();
-            if !passes(&self.ui, &f, t) {
-                continue;
+            rows.any_created |= t.rollout.created.is_some();
+            let place = |keys: &[RolloutKey]| {
+                keys.partition_point(|k| {
+                    rollouts.get(k).is_some_and(|o| compare(sort, o, t).is_lt())
+                })
+            };
+            if let Some(i) = rows.order.iter().position(|k| *k == key) {
+                rows.order.remove(i);
+                rows.texts.remove(i);
             }
-            let rollouts = &self.rollouts;
-            let at = self
-                .rows
-                .keys
-                .partition_point(|k| rollouts.get(k).is_some_and(|o| compare(sort, o, t).is_lt()));
-            self.rows.keys.insert(at, key);
+            let text = search_text(t);
+            let in_scope = scoped(&self.ui, t);
+            if let Some(filtered) = rows.filtered.as_mut() {
+                if let Some(i) = filtered.iter().position(|k| *k == key) {
+                    filtered.remove(i);
+                }
+                if in_scope && keeps(&f, &text) {
+                    let at = place(filtered);
+                    filtered.insert(at, key.clone());
+                }
+            }
+            if in_scope {
+                let at = place(&rows.order);
+                rows.order.insert(at, key);
+                rows.texts.insert(at, text);
+            }
         }
         true
+    }
+
+    /// Every rollout in the view's scope, sorted, with its search text.
+    fn sorted_in_scope(&self) -> Vec<(RolloutKey, Box<str>)> {
+        let mut v: Vec<&Tracked> = self
+            .rollouts
+            .values()
+            .filter(|t| scoped(&self.ui, t))
+            .collect();
+        let sort = self.ui.sort;
+        v.sort_by(|a, b| compare(sort, a, b));
+        v.into_iter()
+            .map(|t| (t.rollout.key.clone(), search_text(t)))
+            .collect()
     }
 
     /// The rows from scratch: scoped, filtered by `/` text, sorted.
@@ -176,7 +251,7 @@ impl App {
         let mut v: Vec<&Tracked> = self
             .rollouts
             .values()
-            .filter(|t| passes(&self.ui, &f, t))
+            .filter(|t| scoped(&self.ui, t) && keeps(&f, &search_text(t)))
             .collect();
         let sort = self.ui.sort;
         v.sort_by(|a, b| compare(sort, a, b));
@@ -189,7 +264,7 @@ impl App {
     pub fn check_indexes(&self) {
         if cfg!(debug_assertions) && self.rows.fresh(&self.ui) {
             assert_eq!(
-                self.rows.keys,
+                self.rows.keys(),
                 self.compute_rows(),
                 "the overview's rows missed a change"
             );
@@ -209,7 +284,7 @@ impl App {
             self.rows.fresh(&self.ui),
             "rows read before refresh_rows after a change"
         );
-        &self.rows.keys
+        self.rows.keys()
     }
 
     /// The distinct namespaces of all rollouts, in order (the NAMESPACE column shows only

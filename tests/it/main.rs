@@ -54,6 +54,7 @@ mod render_columns;
 mod replay_headless;
 mod replay_player;
 mod replay_tmux;
+mod rows_kept;
 mod safe_headless;
 mod safe_shutdown;
 mod safe_stale;
