@@ -75,11 +75,12 @@ pub struct Tracked {
     pub source: SourceId,
     /// Chart history.
     pub series: Series,
-    /// aviary's autopilot, for routers without a controller.
-    pub autopilot: Option<Autopilot>,
+    /// aviary's autopilot, for routers without a controller. Boxed, as is the adviser:
+    /// most rollouts have neither, and the map of rollouts holds every `Tracked` inline.
+    pub autopilot: Option<Box<Autopilot>>,
     /// The judge's advice on a rollout whose controller has no metric analysis of its own
     /// (OpenKruise): evidence and a verdict for the screen, never a write.
-    pub adviser: Option<Adviser>,
+    pub adviser: Option<Box<Adviser>>,
     /// The plan the autopilot drives (or the adviser judges by).
     pub plan: Plan,
     /// A write in flight.

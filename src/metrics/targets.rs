@@ -15,9 +15,9 @@ pub struct Targets {
 
 impl Targets {
     /// Points the poller at every build of `rollouts`, matched by its selector.
-    pub fn update(&self, rollouts: &[Rollout]) {
+    pub fn update<'a>(&self, rollouts: impl IntoIterator<Item = &'a Rollout>) {
         let targets: Vec<Target> = rollouts
-            .iter()
+            .into_iter()
             .map(|r| Target {
                 key: r.key.clone(),
                 builds: r

@@ -256,7 +256,7 @@ pub fn operator(
         Command::Retry => {
             // `--manual` means a person takes every step: a retry must not switch that off.
             let paused = start_paused;
-            t.autopilot = Some(Autopilot::new(now, paused));
+            t.autopilot = Some(Box::new(Autopilot::new(now, paused)));
             t.rollout.phase = if paused {
                 Phase::Paused
             } else {

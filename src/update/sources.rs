@@ -106,7 +106,7 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
             if t.adviser.is_some() && (rollout.phase.is_terminal() || rollout.phase == Phase::Idle)
             {
                 // That rollout is over: the next one is judged on its own evidence.
-                t.adviser = Some(Adviser::new(now));
+                t.adviser = Some(Box::new(Adviser::new(now)));
             }
             t.rollout = rollout;
             t.source = source;
@@ -142,8 +142,8 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
                 rollout,
                 source,
                 series,
-                autopilot,
-                adviser,
+                autopilot: autopilot.map(Box::new),
+                adviser: adviser.map(Box::new),
                 plan,
                 pending: None,
                 events: VecDeque::new(),
@@ -293,7 +293,7 @@ pub fn metrics(app: &mut App, batch: MetricsBatch) {
         // While a weight write is in flight the router's split is unknown: not checked.
         let weight = t.pending.is_none().then(|| t.rollout.canary_weight());
         let adviser = t.adviser.as_mut().map(|a| &mut a.memory);
-        for ap in t.autopilot.as_mut().into_iter().chain(adviser) {
+        for ap in t.autopilot.as_deref_mut().into_iter().chain(adviser) {
             if ap.gap {
                 // The first batch after a stale period may cover the hole (a rate over
                 // missing scrapes undercounts): it only restarts the window.

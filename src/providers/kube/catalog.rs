@@ -12,6 +12,7 @@ use crate::providers::{argo, consul, flagger, gateway_api, istio, kruise, nginx,
 use kube::api::DynamicObject;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Command-line choices that change how objects convert.
 #[derive(Clone, Debug)]
@@ -38,22 +39,23 @@ impl Default for Options {
     }
 }
 
-/// One object's conversion, kept while its resourceVersion stays the same.
+/// One object's conversion, kept while its resourceVersion stays the same. Its rollouts are
+/// shared with what the provider last sent, so an unchanged rollout is held once and
+/// compared by pointer.
 #[derive(Debug)]
 struct Converted {
     version: String,
     claims: Vec<ObjRef>,
-    rollouts: Vec<Rollout>,
+    rollouts: Vec<Arc<Rollout>>,
 }
 
 /// One object as the catalog holds it: what every re-read of a kind needs (its version,
-/// creation time, whether a controller owns it), and the object itself as compact JSON.
+/// whether a controller owns it), and the object itself as compact JSON.
 /// A parsed object is a tree of maps about ten times the size of its text; it is parsed
 /// again only for a write, a gate check or a conversion the memo does not hold.
 #[derive(Debug)]
 struct Held {
     version: Option<String>,
-    created: Option<std::time::SystemTime>,
     controller_owned: bool,
     json: Box<str>,
 }
@@ -62,7 +64,6 @@ impl Held {
     fn of(obj: &DynamicObject) -> Held {
         Held {
             version: kinds::resource_version(obj),
-            created: kinds::created(obj),
             controller_owned: !kinds::controller_owners(obj).is_empty(),
             // A value that came from JSON always serializes; an empty object stands in
             // (and converts to nothing) if that ever failed.
@@ -114,6 +115,13 @@ impl Catalog {
         self.claims.replace(None);
     }
 
+    /// Names the kubeconfig context its rollouts' keys carry (conversions made before name
+    /// none, so they are forgotten).
+    pub fn set_context(&mut self, context: Option<String>) {
+        self.opts.context = context;
+        self.memo.borrow_mut().clear();
+    }
+
     /// The RBAC answers in force.
     pub fn access(&self) -> &Access {
         &self.access
@@ -121,7 +129,7 @@ impl Catalog {
 
     /// Claims and rollouts of a held object, from the memo while its resourceVersion stays
     /// the same, else parsed and converted.
-    fn held_converted(&self, r: &ObjRef, held: &Held) -> (Vec<ObjRef>, Vec<Rollout>) {
+    fn held_converted(&self, r: &ObjRef, held: &Held) -> (Vec<ObjRef>, Vec<Arc<Rollout>>) {
         if let Some(v) = &held.version
             && let Some(c) = self.memo.borrow().get(r)
             && &c.version == v
@@ -134,8 +142,9 @@ impl Catalog {
         }
     }
 
-    /// Claims and rollouts of one object, converted once per resourceVersion.
-    fn converted(&self, kind: Kind, obj: &DynamicObject) -> (Vec<ObjRef>, Vec<Rollout>) {
+    /// Claims and rollouts of one object, converted once per resourceVersion, with its
+    /// creation time and the catalog's context filled in.
+    fn converted(&self, kind: Kind, obj: &DynamicObject) -> (Vec<ObjRef>, Vec<Arc<Rollout>>) {
         let r = ObjRef::of(kind, obj);
         let version = kinds::resource_version(obj);
         if let Some(v) = &version
@@ -179,6 +188,15 @@ impl Catalog {
             ),
             Kind::ServiceSplitter => (Vec::new(), consul::crd::rollouts(obj, &raw)),
         };
+        let created = kinds::created(obj);
+        let rollouts: Vec<Arc<Rollout>> = rollouts
+            .into_iter()
+            .map(|mut r| {
+                r.created = created;
+                r.key.context.clone_from(&self.opts.context);
+                Arc::new(r)
+            })
+            .collect();
         if let Some(version) = version {
             self.memo.borrow_mut().insert(
                 r,
@@ -293,12 +311,15 @@ impl Catalog {
     /// The domain rollouts of each kind, as its watcher's source reports them.
     pub fn rollouts(&self) -> BTreeMap<Kind, Vec<Rollout>> {
         self.rollouts_of(&Kind::ALL.into_iter().collect())
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().map(Arc::unwrap_or_clone).collect()))
+            .collect()
     }
 
     /// The domain rollouts of `kinds` only: a change to one router kind re-reads that kind,
     /// not every object watched. (A change to a controller kind can change which routers are
     /// claimed, so its caller asks for every kind.)
-    pub fn rollouts_of(&self, kinds: &BTreeSet<Kind>) -> BTreeMap<Kind, Vec<Rollout>> {
+    pub fn rollouts_of(&self, kinds: &BTreeSet<Kind>) -> BTreeMap<Kind, Vec<Arc<Rollout>>> {
         if self.claims.borrow().is_none() {
             self.claimed();
         }
@@ -309,17 +330,10 @@ impl Catalog {
             .iter()
             .copied()
             .map(|kind| {
-                let v: Vec<Rollout> = self
+                let v: Vec<Arc<Rollout>> = self
                     .all(kind)
                     .filter(|(r, h)| kind.is_controller() || !Self::owned(r, h, claimed))
-                    .flat_map(|(r, h)| {
-                        let created = h.created;
-                        self.held_converted(&r, h).1.into_iter().map(move |mut r| {
-                            r.created = created;
-                            r.key.context.clone_from(&self.opts.context);
-                            r
-                        })
-                    })
+                    .flat_map(|(r, h)| self.held_converted(&r, h).1)
                     .collect();
                 (kind, v)
             })

@@ -199,7 +199,7 @@ impl Shared {
     pub fn on_context(mut self, context: Option<String>, labelled: bool) -> Self {
         self.sources.label = context.clone().filter(|_| labelled);
         if let Ok(c) = self.catalog.get_mut() {
-            c.opts.context = context;
+            c.set_context(context);
         }
         self
     }

@@ -261,14 +261,15 @@ async fn watch_kind(
     }
 }
 
-/// What has been sent per kind, to send only differences.
+/// What has been sent per kind, to send only differences: the catalog's own conversions,
+/// so an unchanged rollout is the same allocation and compares by pointer.
 #[derive(Default)]
 struct Sent {
-    per_kind: BTreeMap<Kind, BTreeMap<RolloutKey, Rollout>>,
+    per_kind: BTreeMap<Kind, BTreeMap<RolloutKey, Arc<Rollout>>>,
 }
 
 async fn emit(
-    snapshot: BTreeMap<Kind, Vec<Rollout>>,
+    snapshot: BTreeMap<Kind, Vec<Arc<Rollout>>>,
     listed: &BTreeSet<Kind>,
     sent: &mut Sent,
     force: &BTreeSet<Kind>,
@@ -279,7 +280,7 @@ async fn emit(
         if !listed.contains(&kind) {
             continue;
         }
-        let now: BTreeMap<RolloutKey, Rollout> =
+        let now: BTreeMap<RolloutKey, Arc<Rollout>> =
             rollouts.into_iter().map(|r| (r.key.clone(), r)).collect();
         let before = sent.per_kind.entry(kind).or_default();
         if force.contains(&kind) {
@@ -287,7 +288,7 @@ async fn emit(
                 tx,
                 ProviderEvent::Restarted {
                     source: src.kind(kind),
-                    rollouts: now.values().cloned().collect(),
+                    rollouts: now.values().map(|r| Rollout::clone(r)).collect(),
                 },
             )
             .await;
@@ -296,12 +297,12 @@ async fn emit(
             }
         } else {
             for (k, r) in &now {
-                if before.get(k) != Some(r) {
+                if before.get(k).is_none_or(|b| !Arc::ptr_eq(b, r) && b != r) {
                     let ok = send(
                         tx,
                         ProviderEvent::Upsert {
                             source: src.kind(kind),
-                            rollout: Box::new(r.clone()),
+                            rollout: Box::new(Rollout::clone(r)),
                         },
                     )
                     .await;
@@ -418,7 +419,7 @@ async fn aggregate(
     let mut touched: BTreeSet<Kind> = BTreeSet::new();
     let mut everything = true;
     // The last rollouts of every kind, for the metrics targets (which want them all).
-    let mut latest: BTreeMap<Kind, Vec<Rollout>> = BTreeMap::new();
+    let mut latest: BTreeMap<Kind, Vec<Arc<Rollout>>> = BTreeMap::new();
     // While lists load: when the status line last showed their progress (a list that answers
     // within one period shows none), and whether it did.
     let mut last_progress = tokio::time::Instant::now();
@@ -564,8 +565,7 @@ async fn aggregate(
             for (k, v) in &snapshot {
                 latest.insert(*k, v.clone());
             }
-            let all: Vec<Rollout> = latest.values().flatten().cloned().collect();
-            m.update(&all);
+            m.update(latest.values().flatten().map(|r| &**r));
         }
         let kinds: Vec<Kind> = shared
             .resources
