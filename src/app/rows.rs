@@ -122,8 +122,8 @@ impl App {
         self.rows.moved.clear();
     }
 
-    /// Says the rollout `key`, already in the app, may have changed its place (phase, weight,
-    /// owner or age): only its row is moved at the end of this `update`.
+    /// Says the rollout `key` is new or may have changed its place (phase, weight, owner or
+    /// age): only its row is moved, or placed, at the end of this `update`.
     pub fn row_moved(&mut self, key: &RolloutKey) {
         if self.rows.built_for.is_none() {
             return;
@@ -202,6 +202,19 @@ impl App {
                 continue;
             };
             rows.any_created |= t.rollout.created.is_some();
+            // A new rollout may bring a namespace or context; one leaves only by a delete,
+            // which rebuilds.
+            let k = &t.rollout.key;
+            for (have, name) in [
+                (&mut rows.namespaces, &k.namespace),
+                (&mut rows.contexts, &k.context),
+            ] {
+                if let Some(name) = name
+                    && let Err(at) = have.binary_search(name)
+                {
+                    have.insert(at, name.clone());
+                }
+            }
             let place = |keys: &[RolloutKey]| {
                 keys.partition_point(|k| {
                     rollouts.get(k).is_some_and(|o| compare(sort, o, t).is_lt())
@@ -267,6 +280,22 @@ impl App {
                 self.rows.keys(),
                 self.compute_rows(),
                 "the overview's rows missed a change"
+            );
+            let keys = || self.rollouts.keys();
+            assert_eq!(
+                self.rows.namespaces,
+                distinct(keys().filter_map(|k| k.namespace.as_deref())),
+                "the overview's namespaces missed a change"
+            );
+            assert_eq!(
+                self.rows.contexts,
+                distinct(keys().filter_map(|k| k.context.as_deref())),
+                "the overview's contexts missed a change"
+            );
+            assert_eq!(
+                self.rows.any_created,
+                self.rollouts.values().any(|t| t.rollout.created.is_some()),
+                "the overview's AGE column missed a change"
             );
             assert!(
                 self.rollouts

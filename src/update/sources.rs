@@ -52,7 +52,9 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
     let mut toast = None;
     app.nothing_found = None;
     match app.rollouts.get(&rollout.key) {
-        None => app.rows_moved(),
+        // A new row finds its place alone too: a list of ten thousand arriving one upsert at
+        // a time must not sort the table ten thousand times.
+        None => app.row_moved(&rollout.key),
         Some(t) => {
             let (a, b) = (&t.rollout, &rollout);
             if a.canary_weight() != b.canary_weight()

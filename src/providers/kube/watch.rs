@@ -283,7 +283,9 @@ async fn emit(
         let now: BTreeMap<RolloutKey, Arc<Rollout>> =
             rollouts.into_iter().map(|r| (r.key.clone(), r)).collect();
         let before = sent.per_kind.entry(kind).or_default();
-        if force.contains(&kind) {
+        // A kind's first rollouts go in one message (ten thousand upserts would each be a
+        // message and an update of their own).
+        if force.contains(&kind) || (before.is_empty() && !now.is_empty()) {
             let ok = send(
                 tx,
                 ProviderEvent::Restarted {
