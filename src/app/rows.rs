@@ -249,6 +249,7 @@ impl App {
         let mut v: Vec<&Tracked> = self
             .rollouts
             .values()
+            .map(|t| &**t)
             .filter(|t| scoped(&self.ui, t))
             .collect();
         let sort = self.ui.sort;
@@ -264,6 +265,7 @@ impl App {
         let mut v: Vec<&Tracked> = self
             .rollouts
             .values()
+            .map(|t| &**t)
             .filter(|t| scoped(&self.ui, t) && keeps(&f, &search_text(t)))
             .collect();
         let sort = self.ui.sort;

@@ -165,7 +165,7 @@ fn upsert(app: &mut App, source: SourceId, mut rollout: Rollout) {
             if t.autopilot.is_some() || t.adviser.is_some() {
                 app.driven.insert(t.rollout.key.clone());
             }
-            app.rollouts.insert(t.rollout.key.clone(), t);
+            app.rollouts.insert(t.rollout.key.clone(), Box::new(t));
         }
     }
     if let Some(text) = toast {
