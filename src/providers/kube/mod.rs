@@ -132,8 +132,10 @@ pub struct Shared {
     pub changed: Notify,
     /// `--flagger-loadtester URL`.
     pub loadtester: Option<String>,
-    /// For gate calls.
-    pub http: reqwest::Client,
+    /// For gate calls, built on the first one: building a client loads the OS trust store
+    /// (tens of milliseconds), which would otherwise come before the first frame for
+    /// every cluster, loadtester or not.
+    http: std::sync::OnceLock<reqwest::Client>,
     /// Who acts, for Kubernetes Events (shared with the executor's audit lines).
     pub actor: crate::domain::change::Actor,
     /// Flagger gates aviary opened for one step: the Canary and its weight when opened. The
@@ -181,16 +183,23 @@ impl Shared {
             resources: Mutex::new(BTreeMap::new()),
             changed: Notify::new(),
             loadtester,
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            http: std::sync::OnceLock::new(),
             actor,
             open_gates: Mutex::new(BTreeMap::new()),
             reached: std::sync::atomic::AtomicBool::new(false),
             last_failure: Mutex::new(None),
             sources: watch::Sources::default(),
         }
+    }
+
+    /// The client for the Flagger loadtester's gate API.
+    pub fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     /// The same state for the cluster of kubeconfig `context`: its rollouts carry the

@@ -250,7 +250,7 @@ async fn gate_call(shared: &Shared, path: &str, name: &str, namespace: &str) -> 
         .ok_or("no --flagger-loadtester URL")?;
     let url = format!("{}{path}", base.trim_end_matches('/'));
     let resp = shared
-        .http
+        .http()
         .post(&url)
         .json(&serde_json::json!({"name": name, "namespace": namespace}))
         .send()
