@@ -50,6 +50,7 @@ pub fn session(args: &PlanArgs, global: &GlobalArgs, base: &Plan) -> Result<Sess
     app.read_only = global.read_only;
     app.judge = args.judge.judge();
     let mut session = Session::new(app, audit, actor());
+    session.headless = global.headless;
     if let Some(url) = &global.event_webhook {
         let hook = crate::change_event::Webhook::from_flags(
             url,

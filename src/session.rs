@@ -38,6 +38,9 @@ pub struct Session {
     pub recorder: Option<crate::record::Recorder>,
     /// Effects started so far: a tick that started one (a write) changed something to draw.
     effects_run: u64,
+    /// No terminal UI: workers may warn on stderr at any time (under the TUI their warnings
+    /// go to the log pane instead, since a line on stderr would tear the screen).
+    pub headless: bool,
 }
 
 impl Session {
@@ -53,6 +56,7 @@ impl Session {
             cancel: CancellationToken::new(),
             recorder: None,
             effects_run: 0,
+            headless: false,
         }
     }
 

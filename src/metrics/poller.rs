@@ -330,8 +330,8 @@ pub async fn backfill(
     Ok(out)
 }
 
-/// Checks at startup that Prometheus answers at all, so a wrong `--prometheus` URL is an
-/// error before the TUI starts rather than a stale badge forever.
+/// Checks once at startup that Prometheus answers at all, so a wrong `--prometheus` URL is
+/// named on screen (and in the log) at once, not only as a badge that never turns fresh.
 pub async fn check_reachable(client: &PromClient) -> Result<(), PromError> {
     client.query("vector(1)").await.map(|_| ())
 }

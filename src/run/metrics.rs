@@ -56,26 +56,48 @@ pub async fn start(
         .cloned()
         .ok_or_else(|| eyre!("the query template names no build label"))?;
     let source = SourceId(format!("prometheus {}", client.url()));
-    // At most a second: a hanging server must not hold the start (and so the exit) back.
-    match tokio::time::timeout(Duration::from_secs(1), check_reachable(&client)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => warn_stale(session, &source, &e.to_string()),
-        Err(_) => warn_stale(
-            session,
-            &source,
-            &format!("Prometheus at {} did not answer within 1s", client.url()),
-        ),
-    }
     let (tx, rx) = watch::channel(initial);
-    let poller = PromSource {
-        client,
-        template,
-        targets: rx,
-        source,
-        refresh,
-        shown: session.executor.shown(),
-    };
-    tokio::spawn(poller.run(session.tx.clone(), session.cancel.clone()));
+    let (app, cancel) = (session.tx.clone(), session.cancel.clone());
+    let shown = session.executor.shown();
+    let headless = session.headless;
+    // The reachability check runs in the poller's own task, before its first refresh: the
+    // first frame waits neither for Prometheus (up to a second when it hangs) nor for the
+    // trust store its client loads. A failure reaches the screen as the source's error and
+    // the log (stderr when headless).
+    tokio::spawn(async move {
+        let failed =
+            match tokio::time::timeout(Duration::from_secs(1), check_reachable(&client)).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!(
+                    "Prometheus at {} did not answer within 1s",
+                    client.url()
+                )),
+            };
+        if let Some(e) = failed {
+            let said = format!("{e}; metrics stay stale and the autopilot holds until it answers");
+            if headless {
+                eprintln!("aviary: warning: {said}");
+            } else {
+                tracing::warn!("{said}");
+            }
+            let _ = app
+                .send(Msg::SourceError {
+                    source: source.clone(),
+                    error: e,
+                })
+                .await;
+        }
+        let poller = PromSource {
+            client,
+            template,
+            targets: rx,
+            source,
+            refresh,
+            shown,
+        };
+        poller.run(app, cancel).await;
+    });
     Ok(Some(Targets { tx, label }))
 }
 
