@@ -154,4 +154,8 @@ for run in $(seq 1 "$RUNS"); do
   lag "$S"
   # shellcheck disable=SC2086
   printf '%-4s %9s %9s %10s %10s %12s %12s %7s\n' "$run" "${first:-none}" "${rows:-none}" $start $settled "$LAG"
+  # This run's aviary is gone before the next starts: its exit (at 10,000 rollouts, freeing
+  # about 100 MB) must not share the cores with the next run's first frame.
+  tmux -L "$S" kill-server 2>/dev/null || true
+  for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 done
