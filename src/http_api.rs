@@ -3,7 +3,6 @@
 //! a log line or an error.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A credential. It has no `Display`, and `Debug` prints `<redacted>`, so neither a
@@ -82,11 +81,7 @@ pub enum Auth {
 #[derive(Clone, Debug)]
 pub struct ApiClient {
     base: String,
-    what: String,
-    timeout: Duration,
-    /// Built on the first request and shared by clones: building one loads the OS trust
-    /// store (tens of milliseconds), which would otherwise come before the first frame.
-    http: Arc<OnceLock<Result<reqwest::Client, String>>>,
+    http: reqwest::Client,
     auth: Auth,
 }
 
@@ -101,11 +96,15 @@ impl ApiClient {
                 "{what} address {base:?} must start with http:// or https://"
             ));
         }
+        crate::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .build()
+            .map_err(|e| format!("{what} client: {e}"))?;
         Ok(ApiClient {
             base,
-            what: what.to_string(),
-            timeout,
-            http: Arc::new(OnceLock::new()),
+            http,
             auth: Auth::None,
         })
     }
@@ -121,27 +120,10 @@ impl ApiClient {
         &self.base
     }
 
-    /// A request to `base + path` with the credential attached. Fails only when no HTTP
-    /// client can be built here (the TLS setup), every time, with the same message.
-    pub fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-    ) -> Result<reqwest::RequestBuilder, String> {
-        let http = self
-            .http
-            .get_or_init(|| {
-                crate::install_crypto_provider();
-                reqwest::Client::builder()
-                    .timeout(self.timeout)
-                    .connect_timeout(self.timeout.min(Duration::from_secs(3)))
-                    .build()
-                    .map_err(|e| format!("{} client: {e}", self.what))
-            })
-            .as_ref()
-            .map_err(Clone::clone)?;
-        let r = http.request(method, format!("{}{path}", self.base));
-        Ok(match &self.auth {
+    /// A request to `base + path` with the credential attached.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.base));
+        match &self.auth {
             Auth::None => r,
             Auth::Bearer(s) => r.bearer_auth(s.expose()),
             Auth::Header(name, s) => r.header(*name, s.expose()),
@@ -149,7 +131,7 @@ impl ApiClient {
                 r.header("Authorization", format!("{scheme} {}", s.expose()))
             }
             Auth::Headers(h) => h.iter().fold(r, |r, (name, s)| r.header(*name, s.expose())),
-        })
+        }
     }
 }
 

@@ -214,7 +214,7 @@ impl DdClient {
         let query = self.template.queries(&self.tag, targets).join(",");
         let r = self
             .api
-            .request(reqwest::Method::GET, "/api/v1/query")?
+            .request(reqwest::Method::GET, "/api/v1/query")
             .query(&[
                 ("from", from.to_string()),
                 ("to", to.to_string()),

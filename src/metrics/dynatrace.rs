@@ -221,7 +221,7 @@ impl DtClient {
         let selectors = self.template.selectors(&self.dimension, targets);
         let r = self
             .api
-            .request(reqwest::Method::GET, "/api/v2/metrics/query")?
+            .request(reqwest::Method::GET, "/api/v2/metrics/query")
             .query(&[
                 ("metricSelector", selectors.join(",")),
                 ("from", self.template.from.clone()),

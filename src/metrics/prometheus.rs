@@ -414,14 +414,7 @@ impl PromClient {
     }
 
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Answer, PromError> {
-        let req = self
-            .api
-            .request(reqwest::Method::GET, path)
-            .map_err(|message| PromError::Unreachable {
-                url: self.api.base().to_string(),
-                message,
-            })?
-            .query(params);
+        let req = self.api.request(reqwest::Method::GET, path).query(params);
         let unreachable = |e: reqwest::Error| PromError::Unreachable {
             url: self.api.base().to_string(),
             message: if e.is_timeout() {

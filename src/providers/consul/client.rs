@@ -128,18 +128,14 @@ impl ConsulClient {
         self.api.base()
     }
 
-    pub(super) fn req(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-    ) -> Result<reqwest::RequestBuilder, String> {
+    pub(super) fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.api.request(method, path)
     }
 
     /// `GET /v1/config/<kind>/<name>`; `Ok(None)` when Consul has no such entry.
     pub async fn get(&self, kind: &str, name: &str) -> Result<Option<Value>, String> {
         let resp = self
-            .req(reqwest::Method::GET, &format!("/v1/config/{kind}/{name}"))?
+            .req(reqwest::Method::GET, &format!("/v1/config/{kind}/{name}"))
             .send()
             .await
             .map_err(|e| format!("Consul at {} is unreachable: {e}", self.api.base()))?;
@@ -176,9 +172,7 @@ impl ConsulClient {
             o.remove("ModifyIndex");
         }
         let resp = self
-            // No client means nothing was sent.
             .req(reqwest::Method::PUT, "/v1/config")
-            .map_err(RouterError::Refused)?
             .query(&[("cas", index.to_string())])
             .json(&body)
             .send()
