@@ -18,7 +18,7 @@ use crate::session::Session;
 use color_eyre::eyre::{Result, eyre};
 use std::path::Path;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// Starts the metrics poller for the source given (`--prometheus`, `--dynatrace` or
 /// `--datadog`), measuring `initial` until the provider updates the returned [`Targets`].
@@ -60,33 +60,19 @@ pub async fn start(
     let (app, cancel) = (session.tx.clone(), session.cancel.clone());
     let shown = session.executor.shown();
     let headless = session.headless;
-    // The reachability check runs in the poller's own task, before its first refresh: the
-    // first frame waits neither for Prometheus (up to a second when it hangs) nor for the
-    // trust store its client loads. A failure reaches the screen as the source's error and
-    // the log (stderr when headless).
+    // The reachability check runs in the poller's own task, before its first refresh, so
+    // the first frame does not wait for Prometheus (up to a second when it hangs). Under the
+    // TUI its warning goes to the log pane: a line on stderr would tear the screen.
     tokio::spawn(async move {
-        let failed =
-            match tokio::time::timeout(Duration::from_secs(1), check_reachable(&client)).await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(_) => Some(format!(
-                    "Prometheus at {} did not answer within 1s",
-                    client.url()
-                )),
-            };
-        if let Some(e) = failed {
-            let said = format!("{e}; metrics stay stale and the autopilot holds until it answers");
-            if headless {
-                eprintln!("aviary: warning: {said}");
-            } else {
-                tracing::warn!("{said}");
-            }
-            let _ = app
-                .send(Msg::SourceError {
-                    source: source.clone(),
-                    error: e,
-                })
-                .await;
+        match tokio::time::timeout(Duration::from_secs(1), check_reachable(&client)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn_stale(&app, headless, &source, &e.to_string()),
+            Err(_) => warn_stale(
+                &app,
+                headless,
+                &source,
+                &format!("Prometheus at {} did not answer within 1s", client.url()),
+            ),
         }
         let poller = PromSource {
             client,
@@ -101,9 +87,16 @@ pub async fn start(
     Ok(Some(Targets { tx, label }))
 }
 
-fn warn_stale(session: &Session, source: &SourceId, e: &str) {
-    eprintln!("aviary: warning: {e}; metrics stay stale and the autopilot holds until it answers");
-    let _ = session.tx.try_send(Msg::SourceError {
+/// Says that a metrics source is not answering: the source's error on screen, and the
+/// warning on stderr (`on_stderr`) or in the log pane.
+fn warn_stale(app: &mpsc::Sender<Msg>, on_stderr: bool, source: &SourceId, e: &str) {
+    let said = format!("{e}; metrics stay stale and the autopilot holds until it answers");
+    if on_stderr {
+        eprintln!("aviary: warning: {said}");
+    } else {
+        tracing::warn!("{said}");
+    }
+    let _ = app.try_send(Msg::SourceError {
         source: source.clone(),
         error: e.to_string(),
     });
@@ -203,7 +196,8 @@ async fn start_saas(
     if !initial.is_empty()
         && let Err(e) = service.read(&initial).await
     {
-        warn_stale(session, &source, &e);
+        // Read before the TUI starts: stderr is still the terminal's own.
+        warn_stale(&session.tx, true, &source, &e);
     }
     let (tx, rx) = watch::channel(initial);
     let poller = SaasSource {
