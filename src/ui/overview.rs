@@ -6,10 +6,11 @@ use crate::domain::observation::series::ERROR_WINDOW;
 use crate::domain::{Role, RolloutKey, Weight};
 use crate::theme::Theme;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
 /// Width of the weight bar in cells.
 const BAR: usize = 10;
@@ -243,6 +244,18 @@ pub fn clock_face(app: &App, area: Rect, h: &mut impl std::hash::Hasher) {
     }
 }
 
+/// One drawn cell: the style laid over its whole column, then its text.
+type Cellish<'a> = (Style, Line<'a>);
+
+/// A cell of plain text. A table cell keeps only a text's first line, and so does this.
+fn plain<'a>(s: String, style: Style) -> Cellish<'a> {
+    let first = match s.find(['\n', '\r']) {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    };
+    (style, Line::from(first))
+}
+
 fn row<'a>(
     app: &App,
     t: &'a Tracked,
@@ -250,7 +263,7 @@ fn row<'a>(
     shown: &[Col],
     extra: &Extra,
     name_w: u16,
-) -> Row<'a> {
+) -> Vec<Cellish<'a>> {
     let r = &t.rollout;
     let sample = |role: Role| {
         r.builds
@@ -302,32 +315,91 @@ fn row<'a>(
     } else {
         format!("{pending}{}", r.key)
     };
-    let cells: Vec<Cell> = shown
+    let none = Style::default();
+    shown
         .iter()
         .map(|c| match c {
-            Col::Rollout => Cell::from(name_cell(&name, t, theme, name_w)),
+            Col::Rollout => (none, name_cell(&name, t, theme, name_w)),
             // A long name is cut with an ellipsis, never silently.
-            Col::Context => Cell::from(text::fit(
-                r.key.context.as_deref().unwrap_or_default(),
-                extra.context.unwrap_or(0).into(),
-            ))
-            .style(theme.dim()),
-            Col::Namespace => Cell::from(text::fit(
-                r.key.namespace.as_deref().unwrap_or_default(),
-                extra.namespace.unwrap_or(0).into(),
-            ))
-            .style(theme.dim()),
-            Col::Age => Cell::from(age.clone()).style(theme.dim()),
-            Col::Owner => Cell::from(r.owner.to_string()).style(theme.dim()),
-            Col::Phase => Cell::from(r.phase.label().to_string()).style(phase),
-            Col::Weight => Cell::from(weight_bar(r.canary_weight(), theme)),
-            Col::Err => Cell::from(err.take().unwrap_or_default()),
-            Col::P99 => Cell::from(text::ms(p99)).style(p99_style),
-            Col::Step => Cell::from(step.clone()),
-            Col::Changed => Cell::from(Line::from(changed.take().unwrap_or_default())),
+            Col::Context => plain(
+                text::fit(
+                    r.key.context.as_deref().unwrap_or_default(),
+                    extra.context.unwrap_or(0).into(),
+                ),
+                theme.dim(),
+            ),
+            Col::Namespace => plain(
+                text::fit(
+                    r.key.namespace.as_deref().unwrap_or_default(),
+                    extra.namespace.unwrap_or(0).into(),
+                ),
+                theme.dim(),
+            ),
+            Col::Age => plain(age.clone(), theme.dim()),
+            Col::Owner => plain(r.owner.to_string(), theme.dim()),
+            Col::Phase => plain(r.phase.label().to_string(), phase),
+            Col::Weight => (none, weight_bar(r.canary_weight(), theme)),
+            Col::Err => (none, err.take().unwrap_or_default()),
+            Col::P99 => plain(text::ms(p99), p99_style),
+            Col::Step => plain(step.clone(), none),
+            Col::Changed => (none, Line::from(changed.take().unwrap_or_default())),
         })
-        .collect();
-    Row::new(cells)
+        .collect()
+}
+
+/// Draws the header and `rows` into the table's inner area, one line each, the selected
+/// row's style laid over it last. It draws what a ratatui `Table` with these columns drew,
+/// cell for cell, but styles each cell once rather than through five nested layers
+/// (table, row, cell, text, line): at 200×60 that halved a frame's cost.
+fn draw_table(
+    buf: &mut Buffer,
+    inner: Rect,
+    columns: &[Rect],
+    header: (Style, Vec<Line>),
+    rows: Vec<Vec<Cellish>>,
+    selected: Option<(usize, Style)>,
+) {
+    if inner.is_empty() {
+        return;
+    }
+    let put = |buf: &mut Buffer, y: u16, cells: Vec<Cellish>| {
+        for (col, (style, line)) in columns.iter().zip(cells) {
+            let area = Rect::new(inner.x + col.x, y, col.width, 1).intersection(inner);
+            if style != Style::default() {
+                buf.set_style(area, style);
+            }
+            line.render(area, buf);
+        }
+    };
+    let (header_style, titles) = header;
+    let header_area = Rect { height: 1, ..inner };
+    buf.set_style(header_area, header_style);
+    put(
+        buf,
+        inner.y,
+        titles.into_iter().map(|l| (Style::default(), l)).collect(),
+    );
+    let body = inner.bottom();
+    for (i, cells) in rows.into_iter().enumerate() {
+        let y = inner.y + 1 + i as u16;
+        if y >= body {
+            break;
+        }
+        put(buf, y, cells);
+    }
+    if let Some((i, style)) = selected {
+        let y = inner.y + 1 + i as u16;
+        if y < body {
+            buf.set_style(
+                Rect {
+                    y,
+                    height: 1,
+                    ..inner
+                },
+                style,
+            );
+        }
+    }
 }
 
 /// The column a sort is shown on; the default ("needs a human first") marks none, so the
@@ -420,7 +492,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .sum();
     let name_w = inner_w.saturating_sub(others).max(ROLLOUT_MIN);
     let (sel, offset) = window(app, rows_in_order, height);
-    let rows: Vec<Row> = rows_in_order
+    let rows: Vec<Vec<Cellish>> = rows_in_order
         .iter()
         .skip(offset)
         .take(height.max(1))
@@ -429,13 +501,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .collect();
     let arrow = if app.ui.sort.reverse { "↓" } else { "↑" };
     let sorted = sort_col(app.ui.sort.col);
-    let titles: Vec<String> = shown
+    let titles: Vec<Line> = shown
         .iter()
         .map(|c| {
             if Some(*c) == sorted {
-                format!("{}{arrow}", c.title())
+                Line::from(format!("{}{arrow}", c.title()))
             } else {
-                c.title().to_string()
+                Line::from(c.title())
             }
         })
         .collect();
@@ -446,14 +518,25 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             c => Constraint::Length(c.width(&extra)),
         })
         .collect();
-    let header = Row::new(titles).style(theme.dim().add_modifier(Modifier::BOLD));
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .column_spacing(SPACING)
-        .row_highlight_style(theme.selected());
-    let mut state = TableState::default().with_selected(sel.map(|i| i - offset));
-    frame.render_stateful_widget(table, area, &mut state);
+    let inner = block.inner(area);
+    let columns = Layout::horizontal(widths)
+        .flex(Flex::Start)
+        .spacing(SPACING)
+        .split(Rect::new(0, 0, inner.width, 1));
+    frame.render_widget(block, area);
+    let rows_shown = rows.len();
+    // As a table did: a selection past the last row drawn marks the last.
+    let selected = sel
+        .filter(|_| rows_shown > 0)
+        .map(|i| ((i - offset).min(rows_shown - 1), theme.selected()));
+    draw_table(
+        frame.buffer_mut(),
+        inner,
+        &columns,
+        (theme.dim().add_modifier(Modifier::BOLD), titles),
+        rows,
+        selected,
+    );
 }
 
 /// The selected row's index and the first row drawn, for `height` rows: the selection stays
