@@ -272,11 +272,15 @@ async fn a_403_or_garbage_turns_datadog_stale_and_the_autopilot_holds() {
         (Mode::Garbage, "not the metrics query API's JSON"),
     ] {
         rig.dd.set_mode(mode);
+        // A step decided on fresh numbers just before the source failed may still be in
+        // flight; its result lands when it lands. Blind means no *new* write, so the held
+        // weight is read once nothing is pending.
         pump_until(&mut session, Duration::from_secs(5), expect, |app| {
             app.sources
                 .get(&source)
                 .and_then(|s| s.last_error.as_deref())
                 .is_some_and(|e| e.contains(expect))
+                && app.rollouts.get(&key).is_some_and(|t| t.pending.is_none())
         })
         .await;
         assert!(session.app.is_stale(&source));
