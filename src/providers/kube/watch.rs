@@ -348,6 +348,13 @@ struct Scope {
     found_note: String,
 }
 
+/// Whether `kind`'s periodic resync falls on heartbeat `beat`: once every [`RESYNC_BEATS`],
+/// each kind on a beat of its own.
+fn resync_due(kind: Kind, beat: u32) -> bool {
+    let offset = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0) as u32;
+    (beat + offset).is_multiple_of(RESYNC_BEATS)
+}
+
 /// How often the status line's "listing …" count is refreshed while lists load.
 const PROGRESS: Duration = Duration::from_millis(100);
 
@@ -443,22 +450,25 @@ async fn aggregate(
                     return;
                 }
                 beats += 1;
-                if !beats.is_multiple_of(RESYNC_BEATS) {
-                    // Nothing changed: say each healthy kind is alive, without re-sending
-                    // (and re-converting) every object it holds. Not before the first
-                    // emit, which is where a kind's rows first appear.
-                    let kinds = shared.resources.lock().map(|r| r.len()).unwrap_or(0);
-                    if settled.len() < kinds {
-                        continue;
-                    }
-                    for kind in healthy.intersection(&listed) {
+                // Each kind's resync falls on its own beat: sent together, every kind's copies
+                // would be in flight at once, and the allocator keeps that peak for good.
+                let due: BTreeSet<Kind> =
+                    healthy.iter().copied().filter(|k| resync_due(*k, beats)).collect();
+                // Nothing changed: say each other healthy kind is alive, without re-sending
+                // (and re-converting) every object it holds. Not before the first emit,
+                // which is where a kind's rows first appear.
+                let kinds = shared.resources.lock().map(|r| r.len()).unwrap_or(0);
+                if settled.len() >= kinds {
+                    for kind in healthy.intersection(&listed).filter(|k| !due.contains(k)) {
                         if !send(&tx, ProviderEvent::Alive { source: shared.sources.kind(*kind) }).await {
                             return;
                         }
                     }
+                }
+                if due.is_empty() {
                     continue;
                 }
-                force = healthy.clone();
+                force = due;
             }
             msg = rx.recv() => {
                 let Some(msg) = msg else { return };
@@ -607,5 +617,17 @@ mod tests {
         assert_eq!(thousands(1020), "1,020");
         assert_eq!(thousands(10_000), "10,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn every_kind_resyncs_once_a_period_and_no_two_on_one_beat() {
+        for beat in 1..=RESYNC_BEATS * 3 {
+            let due = Kind::ALL.iter().filter(|k| resync_due(**k, beat)).count();
+            assert!(due <= 1, "beat {beat}: {due} kinds");
+        }
+        for kind in Kind::ALL {
+            let due = (1..=RESYNC_BEATS).filter(|b| resync_due(kind, *b)).count();
+            assert_eq!(due, 1, "{kind:?}");
+        }
     }
 }
