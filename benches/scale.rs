@@ -117,6 +117,27 @@ fn benches(c: &mut Criterion) {
                     .expect("draw");
             })
         });
+        // `j` with the selection at the bottom of the screen, as the app draws it: no clear,
+        // so ratatui diffs against the last frame and writes what changed, which is every
+        // row, since the list moves up by one.
+        let keys = a.visible_keys();
+        let (upper, lower) = (
+            keys[keys.len() / 2].clone(),
+            keys[keys.len() / 2 + 1].clone(),
+        );
+        let mut down = false;
+        c.bench_function(
+            &format!("scale: scroll one row, 200x60, {label} rollouts"),
+            |b| {
+                b.iter(|| {
+                    down = !down;
+                    a.ui.selected = Some(if down { &lower } else { &upper }.clone());
+                    term.draw(|f| aviary::ui::render(black_box(&a), &theme, f))
+                        .expect("draw");
+                })
+            },
+        );
+        a.ui.selected = None;
         // One keystroke into the `/` filter: the rows are scoped, filtered and sorted again
         // (what a frame used to do every time).
         let mut longer = false;

@@ -17,6 +17,7 @@ mod footer;
 mod header;
 mod help;
 mod log_pane;
+mod one_cell;
 mod overview;
 mod plan;
 mod text;

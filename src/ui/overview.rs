@@ -10,7 +10,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Widget};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 /// Width of the weight bar in cells.
 const BAR: usize = 10;
@@ -368,7 +368,7 @@ fn draw_table(
             if style != Style::default() {
                 buf.set_style(area, style);
             }
-            line.render(area, buf);
+            super::one_cell::render(&line, area, buf);
         }
     };
     let (header_style, titles) = header;
