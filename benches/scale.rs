@@ -11,6 +11,7 @@ use aviary::domain::{
 use aviary::msg::{Msg, ProviderEvent};
 use aviary::update::update;
 use criterion::{Criterion, criterion_group, criterion_main};
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::hint::black_box;
@@ -138,17 +139,38 @@ fn benches(c: &mut Criterion) {
             },
         );
         a.ui.selected = None;
-        // One keystroke into the `/` filter: the rows are scoped, filtered and sorted again
-        // (what a frame used to do every time).
+        // One keystroke into the `/` filter, through `update` as typed: alternately a `7`
+        // that narrows `team-0` (half the rows) to `team-07` (a tenth), and a backspace that
+        // widens it again. The sorted order is scanned once (a frame used to scope, filter
+        // and sort every rollout).
+        let key = |code| Msg::Key(KeyEvent::from(code));
+        let (narrow, widen) = (key(KeyCode::Char('7')), key(KeyCode::Backspace));
+        a.ui.filter = "team-0".into();
+        a.ui.filter_editing = true;
         let mut longer = false;
         c.bench_function(&format!("scale: filter keystroke, {label} rollouts"), |b| {
             b.iter(|| {
                 longer = !longer;
-                a.ui.filter = if longer { "team-07" } else { "team-0" }.into();
-                a.refresh_rows();
+                let k = if longer { &narrow } else { &widen };
+                black_box(update(&mut a, k.clone()));
                 black_box(a.rows().len())
             })
         });
+        // The same keystroke and the frame it draws, as the app draws it (diffed, no clear):
+        // what typing into the filter costs on screen.
+        c.bench_function(
+            &format!("scale: filter keystroke and its frame, 200x60, {label} rollouts"),
+            |b| {
+                b.iter(|| {
+                    longer = !longer;
+                    let k = if longer { &narrow } else { &widen };
+                    black_box(update(&mut a, k.clone()));
+                    term.draw(|f| aviary::ui::render(black_box(&a), &theme, f))
+                        .expect("draw");
+                })
+            },
+        );
+        a.ui.filter_editing = false;
         // Scrolled to the bottom with a filter that keeps a tenth of the rows.
         a.ui.filter = "team-07".into();
         a.refresh_rows();

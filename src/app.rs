@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 mod rows;
-pub use rows::Rows;
+pub use rows::{RowKeys, Rows};
 
 /// How fresh a source is, for stale badges.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -3,10 +3,12 @@
 //! `update` redoes it only when a rollout's place can have moved (one was added or removed,
 //! or its phase, weight, owner or age changed) or the view did (filter, sort, scope); a frame
 //! only reads the result. The sorted order is kept apart from the `/` filter, so a keystroke
-//! into the filter scans that order once and sorts nothing.
+//! into the filter scans that order once, sorts nothing and copies no key: the rows it keeps
+//! are indexes into the order.
 
 use super::{App, KindFilter, Sort, Tracked, UiState, compare};
 use crate::domain::RolloutKey;
+use memchr::memmem;
 
 /// What the table's order depends on besides the rollouts themselves: everything in the
 /// view but the `/` filter.
@@ -43,9 +45,9 @@ pub struct Rows {
     order: Vec<RolloutKey>,
     /// Each of `order`'s search texts, at the same index.
     texts: Vec<Box<str>>,
-    /// The rows of `order` the filter keeps; `None` while the filter is empty (the rows are
-    /// `order` itself, held once).
-    filtered: Option<Vec<RolloutKey>>,
+    /// The indexes into `order` of the rows the filter keeps, ascending; `None` while the
+    /// filter is empty (the rows are `order` itself).
+    filtered: Option<Vec<u32>>,
     /// The scope `order` was built for; `None` once a rollout may have moved since.
     built_for: Option<Scope>,
     /// The filter text `filtered` was built for.
@@ -73,8 +75,81 @@ impl Rows {
         self.built(ui) && self.moved.is_empty() && self.filter == ui.filter
     }
 
-    fn keys(&self) -> &[RolloutKey] {
-        self.filtered.as_deref().unwrap_or(&self.order)
+    fn keys(&self) -> RowKeys<'_> {
+        RowKeys {
+            order: &self.order,
+            kept: self.filtered.as_deref(),
+        }
+    }
+}
+
+/// The overview's rows in table order, as [`App::rows`] lends them: the sorted order itself,
+/// or the part of it the `/` filter keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct RowKeys<'a> {
+    order: &'a [RolloutKey],
+    kept: Option<&'a [u32]>,
+}
+
+impl<'a> RowKeys<'a> {
+    /// How many rows there are.
+    pub fn len(&self) -> usize {
+        self.kept.map_or(self.order.len(), <[u32]>::len)
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The key of row `i`, counted from the top.
+    pub fn get(&self, i: usize) -> Option<&'a RolloutKey> {
+        match self.kept {
+            None => self.order.get(i),
+            Some(kept) => kept.get(i).map(|&j| &self.order[j as usize]),
+        }
+    }
+
+    /// The first row's key.
+    pub fn first(&self) -> Option<&'a RolloutKey> {
+        self.get(0)
+    }
+
+    /// The last row's key.
+    pub fn last(&self) -> Option<&'a RolloutKey> {
+        self.len().checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    /// Every row's key, top to bottom.
+    pub fn iter(&self) -> impl Iterator<Item = &'a RolloutKey> + 'a {
+        self.window(0, usize::MAX)
+    }
+
+    /// At most `take` rows from row `skip` on: what a screen of them draws, reached without
+    /// walking the rows above it.
+    pub fn window(&self, skip: usize, take: usize) -> impl Iterator<Item = &'a RolloutKey> + 'a {
+        let (order, kept) = (self.order, self.kept);
+        let n = self.len();
+        let end = skip.saturating_add(take).min(n);
+        (skip.min(end)..end).map(move |i| match kept {
+            None => &order[i],
+            Some(kept) => &order[kept[i] as usize],
+        })
+    }
+
+    /// The row of `key`, counted from the top.
+    pub fn position(&self, key: &RolloutKey) -> Option<usize> {
+        self.iter().position(|k| k == key)
+    }
+
+    /// Whether a row shows `key`.
+    pub fn contains(&self, key: &RolloutKey) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// The keys, copied.
+    pub fn to_vec(&self) -> Vec<RolloutKey> {
+        self.iter().cloned().collect()
     }
 }
 
@@ -102,9 +177,39 @@ fn search_text(t: &Tracked) -> Box<str> {
         .into_boxed_str()
 }
 
-/// Whether a row's search text passes the `/` filter (`filter` already lowercased).
-fn keeps(filter: &str, text: &str) -> bool {
-    filter.is_empty() || (!filter.contains('\n') && text.contains(filter))
+/// The `/` filter, lowercased, ready to match search texts: its substring searcher is built
+/// once a keystroke, not once a row as `str::contains` would.
+enum Needle {
+    /// An empty filter keeps every row.
+    All,
+    /// A filter across lines matches no row: each line of a search text is one field.
+    Nothing,
+    /// A searcher for the filter's bytes (boxed: it is a few hundred bytes, built once a
+    /// keystroke).
+    Find(Box<memmem::Finder<'static>>),
+}
+
+impl Needle {
+    fn new(filter: &str) -> Needle {
+        if filter.is_empty() {
+            Needle::All
+        } else if filter.contains('\n') {
+            Needle::Nothing
+        } else {
+            Needle::Find(Box::new(
+                memmem::Finder::new(filter.to_lowercase().as_bytes()).into_owned(),
+            ))
+        }
+    }
+
+    /// Whether a row's search text passes the filter.
+    fn keeps(&self, text: &str) -> bool {
+        match self {
+            Needle::All => true,
+            Needle::Nothing => false,
+            Needle::Find(f) => f.find(text.as_bytes()).is_some(),
+        }
+    }
 }
 
 fn distinct<'a>(v: impl Iterator<Item = &'a str>) -> Vec<String> {
@@ -168,14 +273,11 @@ impl App {
             self.rows.filtered = None;
             return;
         }
-        let f = self.ui.filter.to_lowercase();
-        let rows = &self.rows;
-        let kept = rows
-            .order
-            .iter()
-            .zip(&rows.texts)
-            .filter(|(_, text)| keeps(&f, text))
-            .map(|(k, _)| k.clone())
+        let needle = Needle::new(&self.ui.filter);
+        let kept = (0u32..)
+            .zip(&self.rows.texts)
+            .filter(|(_, text)| needle.keeps(text))
+            .map(|(i, _)| i)
             .collect();
         self.rows.filtered = Some(kept);
     }
@@ -193,7 +295,7 @@ impl App {
         }
         // Matched against the filter the kept rows were built for; `refresh_rows` filters
         // again after if the filter changed too.
-        let f = self.rows.filter.to_lowercase();
+        let needle = Needle::new(&self.rows.filter);
         let sort = self.ui.sort;
         let rollouts = &self.rollouts;
         let rows = &mut self.rows;
@@ -220,23 +322,27 @@ impl App {
                     rollouts.get(k).is_some_and(|o| compare(sort, o, t).is_lt())
                 })
             };
+            // The kept rows are indexes into the order: each moves with the rows around it.
             if let Some(i) = rows.order.iter().position(|k| *k == key) {
                 rows.order.remove(i);
                 rows.texts.remove(i);
-            }
-            let text = search_text(t);
-            let in_scope = scoped(&self.ui, t);
-            if let Some(filtered) = rows.filtered.as_mut() {
-                if let Some(i) = filtered.iter().position(|k| *k == key) {
-                    filtered.remove(i);
-                }
-                if in_scope && keeps(&f, &text) {
-                    let at = place(filtered);
-                    filtered.insert(at, key.clone());
+                if let Some(kept) = rows.filtered.as_mut() {
+                    let i = i as u32;
+                    kept.retain(|&j| j != i);
+                    kept.iter_mut().filter(|j| **j > i).for_each(|j| *j -= 1);
                 }
             }
-            if in_scope {
+            if scoped(&self.ui, t) {
+                let text = search_text(t);
                 let at = place(&rows.order);
+                if let Some(kept) = rows.filtered.as_mut() {
+                    let at = at as u32;
+                    kept.iter_mut().filter(|j| **j >= at).for_each(|j| *j += 1);
+                    if needle.keeps(&text) {
+                        let p = kept.partition_point(|&j| j < at);
+                        kept.insert(p, at);
+                    }
+                }
                 rows.order.insert(at, key);
                 rows.texts.insert(at, text);
             }
@@ -261,12 +367,12 @@ impl App {
 
     /// The rows from scratch: scoped, filtered by `/` text, sorted.
     fn compute_rows(&self) -> Vec<RolloutKey> {
-        let f = self.ui.filter.to_lowercase();
+        let needle = Needle::new(&self.ui.filter);
         let mut v: Vec<&Tracked> = self
             .rollouts
             .values()
             .map(|t| &**t)
-            .filter(|t| scoped(&self.ui, t) && keeps(&f, &search_text(t)))
+            .filter(|t| scoped(&self.ui, t) && needle.keeps(&search_text(t)))
             .collect();
         let sort = self.ui.sort;
         v.sort_by(|a, b| compare(sort, a, b));
@@ -279,7 +385,7 @@ impl App {
     pub fn check_indexes(&self) {
         if cfg!(debug_assertions) && self.rows.fresh(&self.ui) {
             assert_eq!(
-                self.rows.keys(),
+                self.rows.keys().to_vec(),
                 self.compute_rows(),
                 "the overview's rows missed a change"
             );
@@ -310,7 +416,7 @@ impl App {
     }
 
     /// The overview's rows in table order. Current after every `update`.
-    pub fn rows(&self) -> &[RolloutKey] {
+    pub fn rows(&self) -> RowKeys<'_> {
         debug_assert!(
             self.rows.fresh(&self.ui),
             "rows read before refresh_rows after a change"
@@ -347,10 +453,10 @@ impl App {
             .ui
             .selected
             .as_ref()
-            .and_then(|s| rows.iter().position(|k| k == s))
+            .and_then(|s| rows.position(s))
             .unwrap_or(0) as isize;
         let j = (i + delta).clamp(0, rows.len() as isize - 1) as usize;
-        self.ui.selected = Some(rows[j].clone());
+        self.ui.selected = rows.get(j).cloned();
     }
 
     /// A row hidden by a filter or by `:ns`, `:ctx` or `:kind` is no longer selected: a key
@@ -362,5 +468,64 @@ impl App {
         if self.ui.selected.as_ref().is_none_or(|s| !rows.contains(s)) {
             self.ui.selected = rows.first().cloned();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ProviderKind;
+
+    fn keys(n: usize) -> Vec<RolloutKey> {
+        (0..n)
+            .map(|i| RolloutKey::new(ProviderKind::Demo, format!("svc-{i}")))
+            .collect()
+    }
+
+    fn names<'a>(it: impl Iterator<Item = &'a RolloutKey>) -> Vec<&'a str> {
+        it.map(|k| k.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_filtered_window_reads_the_kept_rows_and_stops_at_the_end() {
+        let order = keys(6);
+        let kept = [1, 3, 4];
+        let rows = RowKeys {
+            order: &order,
+            kept: Some(&kept),
+        };
+        assert_eq!(rows.len(), 3);
+        assert_eq!(names(rows.iter()), ["svc-1", "svc-3", "svc-4"]);
+        assert_eq!(names(rows.window(1, 5)), ["svc-3", "svc-4"]);
+        assert!(rows.window(3, 2).next().is_none());
+        assert!(rows.window(usize::MAX, usize::MAX).next().is_none());
+        assert_eq!(rows.position(&order[4]), Some(2));
+        assert!(!rows.contains(&order[2]));
+        assert_eq!(rows.last().map(|k| k.name.as_str()), Some("svc-4"));
+    }
+
+    #[test]
+    fn an_empty_filter_lends_the_order_itself() {
+        let order = keys(3);
+        let rows = RowKeys {
+            order: &order,
+            kept: None,
+        };
+        assert_eq!(names(rows.window(1, 1)), ["svc-1"]);
+        assert_eq!(rows.to_vec(), order);
+        let none = RowKeys {
+            order: &[],
+            kept: None,
+        };
+        assert!(none.is_empty() && none.first().is_none() && none.last().is_none());
+    }
+
+    #[test]
+    fn a_filter_across_lines_matches_no_field() {
+        let text = "istio/team-01/svc-1\nmanual\nidle";
+        assert!(Needle::new("").keeps(text));
+        assert!(Needle::new("SVC-1").keeps(text));
+        assert!(!Needle::new("svc-1\nmanual").keeps(text));
+        assert!(!Needle::new("svc-2").keeps(text));
     }
 }

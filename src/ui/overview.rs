@@ -1,7 +1,7 @@
 //! The overview: every rollout, "needs a human first", with its weights, errors and age.
 
 use super::{advice, text};
-use crate::app::{App, SortCol, Tracked};
+use crate::app::{App, RowKeys, SortCol, Tracked};
 use crate::domain::observation::series::ERROR_WINDOW;
 use crate::domain::{Role, RolloutKey, Weight};
 use crate::theme::Theme;
@@ -227,9 +227,7 @@ pub fn clock_face(app: &App, area: Rect, h: &mut impl std::hash::Hasher) {
     let rows = app.rows();
     let (_, offset) = window(app, rows, height);
     for t in rows
-        .iter()
-        .skip(offset)
-        .take(height.max(1))
+        .window(offset, height.max(1))
         .filter_map(|k| app.rollouts.get(k))
     {
         changed_text(app, t).hash(h);
@@ -493,9 +491,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let name_w = inner_w.saturating_sub(others).max(ROLLOUT_MIN);
     let (sel, offset) = window(app, rows_in_order, height);
     let rows: Vec<Vec<Cellish>> = rows_in_order
-        .iter()
-        .skip(offset)
-        .take(height.max(1))
+        .window(offset, height.max(1))
         .filter_map(|k| app.rollouts.get(k))
         .map(|t| row(app, t, theme, &shown, &extra, name_w))
         .collect();
@@ -541,12 +537,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 /// The selected row's index and the first row drawn, for `height` rows: the selection stays
 /// on screen, at the bottom once it is past the first screenful.
-fn window(app: &App, rows: &[RolloutKey], height: usize) -> (Option<usize>, usize) {
-    let sel = app
-        .ui
-        .selected
-        .as_ref()
-        .and_then(|s| rows.iter().position(|k| k == s));
+fn window(app: &App, rows: RowKeys, height: usize) -> (Option<usize>, usize) {
+    let sel = app.ui.selected.as_ref().and_then(|s| rows.position(s));
     (
         sel,
         sel.map_or(0, |i| i.saturating_sub(height.saturating_sub(1))),
@@ -558,8 +550,5 @@ pub fn shows(app: &App, key: &RolloutKey, area: Rect) -> bool {
     let height = area.height.saturating_sub(3) as usize;
     let rows = app.rows();
     let (_, offset) = window(app, rows, height);
-    rows.iter()
-        .skip(offset)
-        .take(height.max(1))
-        .any(|k| k == key)
+    rows.window(offset, height.max(1)).any(|k| k == key)
 }

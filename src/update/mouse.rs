@@ -65,11 +65,7 @@ fn row_at(app: &App, y: u16) -> Option<RolloutKey> {
         return None;
     }
     let rows = app.rows();
-    let sel = app
-        .ui
-        .selected
-        .as_ref()
-        .and_then(|s| rows.iter().position(|k| k == s));
+    let sel = app.ui.selected.as_ref().and_then(|s| rows.position(s));
     let offset = sel.map_or(0, |i| i.saturating_sub(height.saturating_sub(1)));
     rows.get(offset + line).cloned()
 }
