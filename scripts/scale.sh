@@ -88,7 +88,9 @@ lag() {
         if grep -q " ${w}% " <<<"$line"; then lags+=($(( $(now_ms) - t0 ))); break; fi
       fi
     done
-    sleep 1
+    # A second and a random part of one: a fixed pause would lock every probe to the same
+    # point of headless's once-a-second report, and measure only its worst case.
+    sleep "1.$(printf '%03d' $((RANDOM % 1000)))"
   done
   LAG=none
   [ "${#lags[@]}" -eq "$PROBES" ] || return 0

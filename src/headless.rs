@@ -126,7 +126,7 @@ pub async fn run(
     let mut printer = Printer::default();
     let mut quit = false;
     let mut signals = crate::event_loop::Signals::new()?;
-    let mut drift_said = std::collections::BTreeMap::new();
+    let mut drift_said = std::collections::BTreeSet::new();
     while !quit {
         tokio::select! {
             _ = tick.tick() => {
@@ -196,33 +196,43 @@ pub fn summaries(app: &App, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// Prints a `drift` line the moment the autopilot pauses for a change made outside aviary,
-/// so a pipeline's log says why the plan stopped.
+/// so a pipeline's log says why the plan stopped. Runs after every message, so it visits
+/// only the driven rollouts (only an autopilot holds for drift) and `said`, the rollouts whose
+/// drift is already printed: at ten thousand controller-run rollouts it costs nothing.
 fn say_drift(
     app: &App,
-    said: &mut std::collections::BTreeMap<crate::domain::RolloutKey, bool>,
+    said: &mut std::collections::BTreeSet<crate::domain::RolloutKey>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    for t in app.rollouts.values() {
-        let drift = t.autopilot.as_ref().and_then(|ap| ap.drift);
-        let was = said.get(&t.rollout.key).copied().unwrap_or(false);
-        if let Some((router, set)) = drift
-            && !was
-        {
-            writeln!(
-                out,
-                "{}",
-                json!({
-                            "t": round(app.now.duration_since(app.started).unwrap_or_default().as_secs_f64(), 1),
-                            "rollout": t.rollout.key.to_string(),
-                "context": t.rollout.key.context,
-                            "drift": {"router": router.percent(), "aviary_set": set.percent()},
-                            "paused": true,
-                            "message": t.rollout.message,
-                        })
-            )?;
-            out.flush()?;
+    let drift = |key: &crate::domain::RolloutKey| {
+        app.rollouts
+            .get(key)
+            .and_then(|t| t.autopilot.as_ref())
+            .and_then(|ap| ap.drift)
+    };
+    // A drift that ended (resumed, the plan gone) is said again when it comes back.
+    said.retain(|key| drift(key).is_some());
+    for key in &app.driven {
+        let (Some(t), Some((router, set))) = (app.rollouts.get(key), drift(key)) else {
+            continue;
+        };
+        if said.contains(key) {
+            continue;
         }
-        said.insert(t.rollout.key.clone(), drift.is_some());
+        writeln!(
+            out,
+            "{}",
+            json!({
+                "t": round(app.now.duration_since(app.started).unwrap_or_default().as_secs_f64(), 1),
+                "rollout": t.rollout.key.to_string(),
+                "context": t.rollout.key.context,
+                "drift": {"router": router.percent(), "aviary_set": set.percent()},
+                "paused": true,
+                "message": t.rollout.message,
+            })
+        )?;
+        out.flush()?;
+        said.insert(key.clone());
     }
     Ok(())
 }
