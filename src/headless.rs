@@ -13,6 +13,9 @@ use tokio::time::MissedTickBehavior;
 /// How often the core ticks in headless mode.
 const TICK: Duration = Duration::from_millis(250);
 
+/// How much of a second's lines is handed to stdout at once: a few hundred lines.
+const LINES_BUFFER: usize = 64 * 1024;
+
 /// One progress line for one rollout.
 pub fn line(app: &App, t: &Tracked) -> Value {
     let secs = app
@@ -178,6 +181,9 @@ impl Printer {
     pub fn after_tick(&mut self, app: &App, out: &mut dyn Write) -> std::io::Result<()> {
         if app.now.duration_since(app.started).unwrap_or_default() >= self.next {
             self.next += Duration::from_secs(1);
+            // Buffered: stdout writes each line by itself, and ten thousand rollouts make ten
+            // thousand lines a second.
+            let mut out = std::io::BufWriter::with_capacity(LINES_BUFFER, out);
             for t in app.rollouts.values() {
                 writeln!(out, "{}", line(app, t))?;
             }
@@ -189,6 +195,7 @@ impl Printer {
 
 /// The end-of-run lines, one per rollout.
 pub fn summaries(app: &App, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(LINES_BUFFER, out);
     for t in app.rollouts.values() {
         writeln!(out, "{}", summary(app, t))?;
     }
