@@ -43,6 +43,10 @@ API=${STAND_IN_BIN:-$TARGET/$PROFILE/examples/stand_in_api}
 WORK=$(mktemp -d)
 SOCK="aviary-scale-$$"
 TICKS=$(getconf CLK_TCK)
+# mawk (Debian's awk) fills its input buffer before it looks at a line, so the last lines of
+# headless's once-a-second report would wait for the next one; -W interactive reads by line.
+LINE_AWK=(awk)
+awk -W version 2>/dev/null | grep -q mawk && LINE_AWK=(awk -W interactive)
 cleanup() {
   for r in $(seq 1 "$RUNS"); do tmux -L "$SOCK-$r" kill-server 2>/dev/null || true; done
   [ -n "${API_PID:-}" ] && kill "$API_PID" 2>/dev/null || true
@@ -108,7 +112,7 @@ for run in $(seq 1 "$RUNS"); do
     t0=$(now_ms)
     env XDG_CONFIG_HOME="$WORK/cfg" "$BIN" --read-only --audit-log "$WORK/audit.jsonl" \
       kube --kubeconfig "$WORK/kubeconfig" -A --headless --duration 1h \
-      > >(awk -v n="$N" -v dir="$WORK" -v probe="$P" '
+      > >("${LINE_AWK[@]}" -v n="$N" -v dir="$WORK" -v probe="$P" '
             NR == 1 { print "" > (dir "/first"); close(dir "/first") }
             match($0, /"t":[0-9.]+/) {
               t = substr($0, RSTART + 4, RLENGTH - 4)
