@@ -45,8 +45,9 @@ SOCK="aviary-scale-$$"
 TICKS=$(getconf CLK_TCK)
 # mawk (Debian's awk) fills its input buffer before it looks at a line, so the last lines of
 # headless's once-a-second report would wait for the next one; -W interactive reads by line.
+# (Matched on the captured text: under pipefail, `| grep -q` could lose to awk's SIGPIPE.)
 LINE_AWK=(awk)
-awk -W version 2>/dev/null | grep -q mawk && LINE_AWK=(awk -W interactive)
+case "$(awk -W version 2>&1 || true)" in *mawk*) LINE_AWK=(awk -W interactive) ;; esac
 cleanup() {
   for r in $(seq 1 "$RUNS"); do tmux -L "$SOCK-$r" kill-server 2>/dev/null || true; done
   [ -n "${API_PID:-}" ] && kill "$API_PID" 2>/dev/null || true
