@@ -44,6 +44,20 @@ pub struct BuildSample {
 }
 
 impl BuildSample {
+    /// The most requests one period may report: 2^53, the largest count an `f64` holds
+    /// exactly. A source answering more (a counter reset read as 1e30, a hostile endpoint)
+    /// is capped here, so sums over a session's periods cannot overflow.
+    pub const MAX_COUNT: u64 = 1 << 53;
+
+    /// A measured, possibly fractional count as a period's count: rounded, never negative,
+    /// never above [`Self::MAX_COUNT`]; NaN reads as 0.
+    pub fn count(x: f64) -> u64 {
+        if x.is_nan() || x <= 0.0 {
+            return 0;
+        }
+        (x.round() as u64).min(Self::MAX_COUNT)
+    }
+
     /// Requests per second.
     pub fn rps(&self) -> f64 {
         if self.period_s > 0.0 {

@@ -27,8 +27,8 @@ pub struct Counts {
 impl Counts {
     /// Adds one sample's counts.
     pub fn add(&mut self, s: &crate::domain::observation::BuildSample) {
-        self.requests += s.requests;
-        self.errors += s.errors;
+        self.requests = self.requests.saturating_add(s.requests);
+        self.errors = self.errors.saturating_add(s.errors);
         if let Some(h) = &s.latency {
             self.latency
                 .get_or_insert_with(LatencyHistogram::default)

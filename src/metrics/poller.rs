@@ -67,10 +67,10 @@ impl Deltas {
             let Some((then, preq, perr)) = prev else {
                 continue;
             };
-            let requests = increase(preq, req).round() as u64;
+            let requests = BuildSample::count(increase(preq, req));
             // Counters are scraped together but not atomically; never report more failures
             // than requests in one period.
-            let errors = (increase(perr, err).round() as u64).min(requests);
+            let errors = BuildSample::count(increase(perr, err)).min(requests);
             let sample = BuildSample {
                 period_s: at.duration_since(then).unwrap_or_default().as_secs_f64(),
                 requests,
@@ -399,5 +399,21 @@ mod tests {
             [(id("c"), tot(f64::NAN, None))].into(),
         );
         assert!(out.is_empty(), "NaN requests are no data, not zero");
+    }
+
+    #[test]
+    fn an_absurd_counter_is_capped() {
+        let mut d = Deltas::default();
+        let t0 = UNIX_EPOCH;
+        d.step(t0, [(id("c"), tot(0.0, Some(0.0)))].into());
+        let out = d.step(
+            t0 + Duration::from_secs(1),
+            [(id("c"), tot(1e30, Some(1e30)))].into(),
+        );
+        let s = &out[&id("c").0]["c"];
+        assert_eq!(
+            (s.requests, s.errors),
+            (BuildSample::MAX_COUNT, BuildSample::MAX_COUNT)
+        );
     }
 }

@@ -95,13 +95,9 @@ impl Buckets {
                         .map(|(_, v)| value(*v))
                         .sum()
                 };
-                let requests = fresh(req).round() as u64;
-                let errors = answer
-                    .errors
-                    .get(dim)
-                    .map_or(0.0, fresh)
-                    .round()
-                    .min(requests as f64) as u64;
+                let requests = BuildSample::count(fresh(req));
+                let errors =
+                    BuildSample::count(answer.errors.get(dim).map_or(0.0, fresh)).min(requests);
                 let sample = BuildSample {
                     period_s: (newest.max(prev) - prev) as f64 / 1000.0,
                     requests,

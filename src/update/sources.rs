@@ -278,8 +278,10 @@ pub fn metrics(app: &mut App, batch: MetricsBatch) {
         for (name, s) in &builds {
             t.series.push(name, batch.at, s);
             let tot = t.totals.entry(name.clone()).or_default();
-            tot.0 += s.requests;
-            tot.1 += s.errors;
+            // Saturating: a session's totals are sums of capped periods, but a long one
+            // against a source stuck at the cap must still read as "a lot", not wrap.
+            tot.0 = tot.0.saturating_add(s.requests);
+            tot.1 = tot.1.saturating_add(s.errors);
             t.latest.insert(name.clone(), s.clone());
         }
         t.series.push_weight(batch.at, t.rollout.canary_weight());

@@ -24,9 +24,16 @@ use proptest::test_runner::Config as PropConfig;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
+/// `n` cases, times `AVIARY_PROP_SCALE` when set: CI runs the default, a contributor
+/// hunting a rare input runs `AVIARY_PROP_SCALE=100`.
 fn cases(n: u32) -> PropConfig {
+    let scale = std::env::var("AVIARY_PROP_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
     PropConfig {
-        cases: n,
+        cases: n.saturating_mul(scale),
         failure_persistence: None,
         ..PropConfig::default()
     }
@@ -569,4 +576,15 @@ fn corpus_replays_without_panics() {
         }
     }
     assert!(n > 0, "the corpus is empty");
+}
+
+/// A weight in the quintillions once overflowed the sum check; it must read as "not 100".
+#[test]
+fn consul_huge_weight_is_refused_not_overflowed() {
+    let entry = json!({"Kind": "service-splitter", "Splits": [
+        {"Weight": 1, "Service": null, "ServiceSubset": null},
+        {"Weight": 92233720368547753_i64, "Service": null, "ServiceSubset": null},
+    ]});
+    consul(entry.clone());
+    assert!(check_sum(&entry).is_err());
 }

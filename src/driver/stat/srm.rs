@@ -74,8 +74,8 @@ impl SplitCheck {
             let w1 = logistic(lw + d);
             *ll += c * (w1 / w).ln() + s * ((1.0 - w1) / (1.0 - w)).ln();
         }
-        self.at_weight.0 += n;
-        self.at_weight.1 += canary;
+        self.at_weight.0 = self.at_weight.0.saturating_add(n);
+        self.at_weight.1 = self.at_weight.1.saturating_add(canary);
         self.strata += 1;
     }
 

@@ -74,10 +74,10 @@ pub struct Tally {
 
 impl Tally {
     fn add(&mut self, cb: u64, cn: u64, sb: u64, sn: u64) {
-        self.canary.0 += cb;
-        self.canary.1 += cn;
-        self.stable.0 += sb;
-        self.stable.1 += sn;
+        self.canary.0 = self.canary.0.saturating_add(cb);
+        self.canary.1 = self.canary.1.saturating_add(cn);
+        self.stable.0 = self.stable.0.saturating_add(sb);
+        self.stable.1 = self.stable.1.saturating_add(sn);
     }
 }
 
@@ -193,8 +193,8 @@ impl Strata {
                 - m * (((k1 - 1.0) * th).ln_1p() - ((factor - 1.0) * th).ln_1p());
             self.errors_tally.add(ec, nc, es, ns);
         } else if nc > 0 {
-            self.lone.0 += nc;
-            self.lone.1 += ec;
+            self.lone.0 = self.lone.0.saturating_add(nc);
+            self.lone.1 = self.lone.1.saturating_add(ec);
         }
         if nc > 0 && limit > 0.0 && limit < 1.0 {
             // Absolute promotion evidence: binomial likelihood of the plug-in rate against
@@ -203,8 +203,8 @@ impl Strata {
             self.promote_absolute += ec as f64 * (p1 / limit).ln()
                 + (nc - ec) as f64 * ((1.0 - p1) / (1.0 - limit)).ln();
         }
-        self.canary.0 += nc;
-        self.canary.1 += ec;
+        self.canary.0 = self.canary.0.saturating_add(nc);
+        self.canary.1 = self.canary.1.saturating_add(ec);
 
         let hist = |s: Option<&BuildSample>| {
             s.and_then(|s| s.latency.as_ref())
@@ -248,8 +248,8 @@ impl Strata {
                 }
             }
         } else if hs.is_none() {
-            self.lone_slow.0 += canary_slow.0;
-            self.lone_slow.1 += canary_slow.1;
+            self.lone_slow.0 = self.lone_slow.0.saturating_add(canary_slow.0);
+            self.lone_slow.1 = self.lone_slow.1.saturating_add(canary_slow.1);
         }
         for h in [&hc, &hs].into_iter().flatten() {
             self.pooled.merge(h);

@@ -99,10 +99,11 @@ impl Splitter {
 /// this is never sent.
 pub fn check_sum(entry: &Value) -> Result<(), String> {
     let splits = entry["Splits"].as_array().cloned().unwrap_or_default();
+    // Saturating: a weight in the quintillions must read as "not 100", not overflow.
     let total: i64 = splits
         .iter()
         .map(|s| (s["Weight"].as_f64().unwrap_or(0.0) * 100.0).round() as i64)
-        .sum();
+        .fold(0, i64::saturating_add);
     if total == 10_000 {
         Ok(())
     } else {
