@@ -86,9 +86,14 @@ impl Buckets {
                     continue;
                 };
                 let id = (t.key.clone(), b.name.clone());
-                let Some(prev) = self.seen.insert(id, newest) else {
+                // The baseline never moves back: an answer from a lagging replica whose
+                // newest bucket is older would otherwise have the next one count again
+                // what was counted already.
+                let Some(prev) = self.seen.get(&id).copied() else {
+                    self.seen.insert(id, newest);
                     continue;
                 };
+                self.seen.insert(id, newest.max(prev));
                 let fresh = |p: &Points| -> f64 {
                     p.iter()
                         .filter(|(ts, _)| *ts > prev && *ts <= newest)
@@ -99,7 +104,8 @@ impl Buckets {
                 let errors =
                     BuildSample::count(answer.errors.get(dim).map_or(0.0, fresh)).min(requests);
                 let sample = BuildSample {
-                    period_s: (newest.max(prev) - prev) as f64 / 1000.0,
+                    // Saturating: the API's timestamps are whatever it sent.
+                    period_s: newest.saturating_sub(prev).max(0) as f64 / 1000.0,
                     requests,
                     errors,
                     p50_ms: latest(answer.p50.get(dim), newest, 1.0),
@@ -302,5 +308,43 @@ mod tests {
         let out = b.step("version", &target(), &a);
         // Buckets 1..=4 are new and complete: 1 + nothing + nothing + 7.
         assert_eq!(out[&target()[0].key]["stable"].requests, 8);
+    }
+
+    #[test]
+    fn a_lagging_answer_never_counts_a_bucket_twice() {
+        let mut b = Buckets::default();
+        let mut a = Answer::default();
+        let full = pts(&[(0, 1.0), (60_000, 10.0), (120_000, 20.0), (180_000, 0.0)]);
+        let lagging = pts(&[(0, 1.0), (60_000, 10.0)]);
+        a.requests.insert("v-canary".into(), full.clone());
+        b.step("version", &target(), &a);
+        a.requests.insert("v-canary".into(), lagging);
+        let out = b.step("version", &target(), &a);
+        assert_eq!(out[&target()[0].key]["canary"].requests, 0);
+        a.requests.insert("v-canary".into(), full);
+        let out = b.step("version", &target(), &a);
+        let s = &out[&target()[0].key]["canary"];
+        assert_eq!(
+            (s.requests, s.period_s),
+            (0, 0.0),
+            "120 000 was counted before"
+        );
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_i64_are_a_long_period_not_an_overflow() {
+        let mut b = Buckets::default();
+        let mut a = Answer::default();
+        a.requests
+            .insert("v-canary".into(), pts(&[(i64::MIN, 1.0), (0, 1.0)]));
+        b.step("version", &target(), &a);
+        a.requests.insert(
+            "v-canary".into(),
+            pts(&[(i64::MIN, 1.0), (i64::MAX - 1, 3.0), (i64::MAX, 1.0)]),
+        );
+        let out = b.step("version", &target(), &a);
+        let s = &out[&target()[0].key]["canary"];
+        assert_eq!(s.requests, 3);
+        assert!(s.period_s.is_finite() && s.period_s > 0.0);
     }
 }

@@ -9,8 +9,12 @@
 
 use crate::support;
 
+use aviary::domain::observation::BuildSample;
 use aviary::domain::{ProviderKind, RolloutKey};
+use aviary::metrics::datadog::{self, DdTemplate};
+use aviary::metrics::dynatrace::{self, DtTemplate};
 use aviary::metrics::prometheus::{MAX_SERIES, parse_response};
+use aviary::metrics::source::{Answer, Buckets, BySeries, Points};
 use aviary::metrics::templates::{BuildTarget, Target, Template, by_build};
 use aviary::providers::consul::{Splitter, check_sum};
 use aviary::providers::haproxy::{health, parse_stat, row_totals};
@@ -274,6 +278,130 @@ proptest! {
         0..5,
     ), name in json_value()) {
         consul(json!({"Kind": "service-splitter", "Name": name, "Splits": splits}));
+    }
+}
+
+// ---- Dynatrace and Datadog answers, and their buckets into samples ---------------------------
+
+/// Both hosted services' parsers on `body`; whatever parses is stepped through [`Buckets`]
+/// twice (the first answer is a baseline), and every sample must be a believable one.
+fn saas(status: u16, body: &str, targets: &[Target]) {
+    let answers = [
+        datadog::parse(status, body, "version", &DdTemplate::builtin()),
+        dynatrace::parse(status, body, "version", &DtTemplate::builtin()),
+    ];
+    for a in answers {
+        match a {
+            Ok(a) => buckets(&[a.clone(), a], targets),
+            Err(e) => assert!(!e.is_empty()),
+        }
+    }
+}
+
+fn buckets(answers: &[Answer], targets: &[Target]) {
+    let mut b = Buckets::default();
+    for a in answers {
+        for builds in b.step("version", targets, a).values() {
+            for s in builds.values() {
+                assert!(s.errors <= s.requests, "{s:?}");
+                assert!(s.requests <= BuildSample::MAX_COUNT, "{s:?}");
+                assert!(s.period_s.is_finite() && s.period_s >= 0.0, "{s:?}");
+            }
+        }
+    }
+}
+
+/// Bucket timestamps from anywhere in `i64`, values NaN, negative, huge or missing.
+fn points() -> impl Strategy<Value = Points> {
+    let ts = prop_oneof![
+        any::<i64>(),
+        Just(i64::MIN),
+        Just(i64::MAX),
+        0i64..10,
+        1_700_000_000_000i64..1_700_000_600_000
+    ];
+    let v = prop_oneof![
+        Just(None),
+        any::<f64>().prop_map(Some),
+        Just(Some(f64::NAN)),
+        Just(Some(1e300)),
+        (0.0f64..1000.0).prop_map(Some)
+    ];
+    prop::collection::vec((ts, v), 0..6)
+}
+
+fn by_series() -> impl Strategy<Value = BySeries> {
+    prop::collection::btree_map(
+        prop::sample::select(vec!["v1", "v2", ""]).prop_map(String::from),
+        points(),
+        0..3,
+    )
+}
+
+fn answer() -> impl Strategy<Value = Answer> {
+    (by_series(), by_series(), by_series(), by_series()).prop_map(|(requests, errors, p50, p99)| {
+        Answer {
+            requests,
+            errors,
+            p50,
+            p99,
+        }
+    })
+}
+
+/// Targets whose builds carry `version` labels the answers use.
+fn version_targets() -> impl Strategy<Value = Vec<Target>> {
+    let build = ("[a-z]{0,3}", prop::sample::select(vec!["v1", "v2", ""])).prop_map(|(name, v)| {
+        BuildTarget {
+            name,
+            labels: [("version".to_string(), v.to_string())].into(),
+        }
+    });
+    prop::collection::vec(
+        ("[a-z]{1,3}", prop::collection::vec(build, 0..3)).prop_map(|(k, builds)| Target {
+            key: RolloutKey::new(ProviderKind::Haproxy, k),
+            builds,
+        }),
+        1..3,
+    )
+}
+
+proptest! {
+    #![proptest_config(cases(300))]
+
+    #[test]
+    fn saas_any_body(status in prop_oneof![Just(200u16), any::<u16>()], body in "[ -~]{0,200}", targets in version_targets()) {
+        saas(status, &body, &targets);
+    }
+
+    #[test]
+    fn saas_any_json(status in prop_oneof![Just(200u16), Just(400u16), Just(403u16)], v in json_value(), targets in version_targets()) {
+        saas(status, &v.to_string(), &targets);
+    }
+
+    #[test]
+    fn saas_shaped_bodies(
+        series in prop::collection::vec((prop::sample::select(vec!["version:v1", "version:v2", "version:", "other:x"]), points(), 0usize..5), 0..5),
+        targets in version_targets(),
+    ) {
+        let dd: Vec<Value> = series.iter().map(|(tag, pts, qi)| json!({
+            "scope": tag, "tag_set": [tag], "query_index": qi,
+            "pointlist": pts.iter().map(|(t, v)| json!([*t as f64, v])).collect::<Vec<_>>(),
+        })).collect();
+        saas(200, &json!({"status": "ok", "series": dd}).to_string(), &targets);
+        let dt: Vec<Value> = series.iter().map(|(tag, pts, _)| json!({
+            "metricId": "m", "data": [{
+                "dimensionMap": {"version": tag.strip_prefix("version:").unwrap_or(tag)},
+                "timestamps": pts.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+                "values": pts.iter().map(|(_, v)| v).collect::<Vec<_>>(),
+            }],
+        })).collect();
+        saas(200, &json!({"totalCount": dt.len(), "result": dt}).to_string(), &targets);
+    }
+
+    #[test]
+    fn saas_buckets_any_answers(answers in prop::collection::vec(answer(), 1..4), targets in version_targets()) {
+        buckets(&answers, &targets);
     }
 }
 
