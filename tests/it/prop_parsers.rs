@@ -9,13 +9,15 @@
 
 use crate::support;
 
-use aviary::domain::observation::BuildSample;
-use aviary::domain::{ProviderKind, RolloutKey};
+use aviary::app::App;
+use aviary::domain::observation::{BuildSample, SourceId};
+use aviary::domain::{Plan, ProviderKind, Rollout, RolloutKey};
 use aviary::metrics::datadog::{self, DdTemplate};
 use aviary::metrics::dynatrace::{self, DtTemplate};
 use aviary::metrics::prometheus::{MAX_SERIES, parse_response};
 use aviary::metrics::source::{Answer, Buckets, BySeries, Points};
 use aviary::metrics::templates::{BuildTarget, Target, Template, by_build};
+use aviary::msg::{Msg, ProviderEvent};
 use aviary::providers::consul::{Splitter, check_sum};
 use aviary::providers::haproxy::{health, parse_stat, row_totals};
 use aviary::providers::kube::access::Access;
@@ -454,7 +456,50 @@ fn kube(objs: Vec<(Kind, Value)>) {
             cat.apply(kind, o);
         }
     }
-    let _ = cat.rollouts();
+    shown(cat.rollouts().into_values().flatten().collect());
+}
+
+/// Whatever the parsers made of an object is drawn as an operator would see it: the
+/// overview at the smallest and a large size, the detail, and each command's confirmation
+/// (the effects are not run). Odd weights, steps or names must draw, never panic.
+fn shown(rollouts: Vec<Rollout>) {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::{Terminal, backend::TestBackend};
+    let theme = aviary::theme::load("dark", None).expect("dark theme");
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    let mut app = App::new(now, Plan::default());
+    update(&mut app, Msg::Resize(80, 24));
+    for r in rollouts {
+        let source = SourceId(format!("kube {}", r.key));
+        update(
+            &mut app,
+            Msg::Provider(ProviderEvent::Upsert {
+                source,
+                rollout: Box::new(r),
+            }),
+        );
+    }
+    let draw = |app: &App, w: u16, h: u16| {
+        let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        term.draw(|f| aviary::ui::render(app, &theme, f))
+            .expect("draw");
+    };
+    let key = |app: &mut App, c: KeyCode| {
+        let m = match c {
+            KeyCode::Char(ch) if ch.is_ascii_uppercase() => KeyModifiers::SHIFT,
+            _ => KeyModifiers::NONE,
+        };
+        update(app, Msg::Key(KeyEvent::new(c, m)));
+    };
+    draw(&app, 80, 24);
+    draw(&app, 200, 60);
+    key(&mut app, KeyCode::Enter);
+    draw(&app, 80, 24);
+    for c in ['p', 'n', 'P', 'A', 'r'] {
+        key(&mut app, KeyCode::Char(c));
+        draw(&app, 80, 24);
+        key(&mut app, KeyCode::Esc);
+    }
 }
 
 proptest! {
