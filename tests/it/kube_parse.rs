@@ -1113,3 +1113,41 @@ fn null_spec_and_status_read_alike_for_argo_and_flagger() {
         );
     }
 }
+
+/// The router refuses on its own what the screen refuses: a weight on a three-way split (the
+/// SMI fixture's third backend would keep its share, so the canary would not get what was
+/// asked) and an `add` into a destination that is not an object.
+#[test]
+fn weight_patches_refuse_three_way_splits_and_non_object_destinations() {
+    use aviary::domain::Weight;
+    use aviary::providers::kube::split;
+    let w = Weight::from_whole(1).unwrap();
+    let three = support::object(
+        "smi/examples/spec-v1alpha1-trafficsplit-quantity-weights.yaml",
+        "TrafficSplit",
+    );
+    let c = catalog(&[(Kind::TrafficSplit, three)]);
+    let key = all(&c)[0].key.clone();
+    let (kind, o, s) = c.split_for(&key).unwrap();
+    let e = split::weight_patch(kind, &o, &s, w, None).unwrap_err();
+    assert!(
+        e.contains("not a two-way split") && e.contains("three"),
+        "{e}"
+    );
+
+    let vs = obj(serde_json::json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "shop", "namespace": "web", "resourceVersion": "7"},
+        "spec": {"http": [{"route": [
+            {"destination": {"host": "web-stable"}, "weight": 100},
+            [null, null]]}]}
+    }));
+    let c = catalog(&[(Kind::VirtualService, vs)]);
+    let r = all(&c)
+        .into_iter()
+        .next()
+        .expect("the route is still shown");
+    let (kind, o, s) = c.split_for(&r.key).unwrap();
+    let e = split::weight_patch(kind, &o, &s, w, Some("7")).unwrap_err();
+    assert!(e.contains("is not an object"), "{e}");
+}

@@ -10,6 +10,8 @@
 use crate::support;
 
 use aviary::app::App;
+use aviary::domain::Weight;
+use aviary::domain::change::{BuildNames, Command, OpId, Origin, RouterChange, WriteRequest};
 use aviary::domain::observation::{BuildSample, SourceId};
 use aviary::domain::{Plan, ProviderKind, Rollout, RolloutKey};
 use aviary::metrics::datadog::{self, DdTemplate};
@@ -23,8 +25,11 @@ use aviary::providers::haproxy::{health, parse_stat, row_totals};
 use aviary::providers::kube::access::Access;
 use aviary::providers::kube::catalog::{Catalog, Options};
 use aviary::providers::kube::kinds::Kind;
+use aviary::providers::kube::patch::{Body, PatchReq, Step};
+use aviary::providers::kube::router::plan_in;
 use aviary::record::Reader;
 use aviary::update::update;
+use kube::api::DynamicObject;
 use proptest::prelude::*;
 use proptest::test_runner::Config as PropConfig;
 use serde_json::{Value, json};
@@ -451,12 +456,109 @@ fn kind_named(name: &str) -> Option<Kind> {
 
 fn kube(objs: Vec<(Kind, Value)>) {
     let mut cat = Catalog::new(Options::default(), Access::all());
-    for (kind, v) in objs {
-        if let Ok(o) = serde_json::from_value(v) {
-            cat.apply(kind, o);
+    let parsed: Vec<(Kind, DynamicObject)> = objs
+        .into_iter()
+        .filter_map(|(k, v)| serde_json::from_value(v).ok().map(|o| (k, o)))
+        .collect();
+    for (kind, o) in &parsed {
+        cat.apply(*kind, o.clone());
+    }
+    let rollouts: Vec<Rollout> = cat.rollouts().into_values().flatten().collect();
+    for r in &rollouts {
+        planned(&cat, &parsed, r);
+    }
+    shown(rollouts);
+}
+
+/// Every command planned against what the catalog holds: a plan is steps or a reason, and a
+/// weight the router takes, applied to the object as the API server would, reads back as
+/// that weight: the keypress does what the screen said. Weights are planned even where the
+/// screen would refuse them, so the router's own refusals are tested too.
+fn planned(cat: &Catalog, objs: &[(Kind, DynamicObject)], r: &Rollout) {
+    let commands = [
+        Command::Pause,
+        Command::Resume,
+        Command::Advance,
+        Command::Promote,
+        Command::Abort,
+        Command::Retry,
+    ];
+    let req = |change: RouterChange, command: Command| WriteRequest {
+        op: OpId(1),
+        target: r.key.clone(),
+        command,
+        origin: Origin::Operator,
+        before: r.canary_weight(),
+        requested: None,
+        change,
+        expected_version: r.version.clone(),
+        builds: BuildNames::default(),
+    };
+    for c in commands {
+        // `update` never asks for what the rollout's capabilities refuse.
+        if r.capabilities.check(c.kind()).is_err() {
+            continue;
+        }
+        match plan_in(cat, true, &req(RouterChange::Controller(c), c)) {
+            Ok((_, steps)) => assert!(!steps.is_empty(), "{c:?} on {}: no steps", r.key),
+            Err(e) => assert!(!e.to_string().is_empty()),
         }
     }
-    shown(cat.rollouts().into_values().flatten().collect());
+    for p in [0u8, 1, 37, 100] {
+        let w = Weight::from_whole(p).expect("weight");
+        let Ok((_, steps)) = plan_in(
+            cat,
+            true,
+            &req(RouterChange::CanaryWeight(w), Command::SetWeight(w)),
+        ) else {
+            continue;
+        };
+        let Some((kind, obj)) = cat.object_for(&r.key) else {
+            continue;
+        };
+        let [
+            Step::Patch(PatchReq {
+                body: Body::Json(ops),
+                target,
+                ..
+            }),
+        ] = steps.as_slice()
+        else {
+            panic!("a weight on {} is not one JSON patch: {steps:?}", r.key);
+        };
+        // The split may live on another object than the rollout's own (an Ingress pair).
+        let Some(split_kind) = Kind::ALL.into_iter().find(|k| *k == target.kind) else {
+            continue;
+        };
+        let mut doc =
+            if split_kind == kind && target.name == obj.metadata.name.clone().unwrap_or_default() {
+                serde_json::to_value(&obj).expect("object json")
+            } else {
+                continue;
+            };
+        let patch: json_patch::Patch = serde_json::from_value(ops.clone()).expect("a JSON patch");
+        json_patch::patch(&mut doc, &patch)
+            .unwrap_or_else(|e| panic!("{} at {w}: the API server would refuse {ops}: {e}", r.key));
+        let mut after = Catalog::new(Options::default(), Access::all());
+        for (k, o) in objs {
+            after.apply(*k, o.clone());
+        }
+        after.apply(kind, serde_json::from_value(doc).expect("patched object"));
+        let back = after
+            .rollouts()
+            .into_values()
+            .flatten()
+            .find(|x| x.key == r.key);
+        if let Some(back) = back {
+            assert_eq!(
+                back.canary_weight(),
+                w,
+                "{} asked {w}, reads back {}",
+                r.key,
+                back.canary_weight()
+            );
+        }
+    }
 }
 
 /// Whatever the parsers made of an object is drawn as an operator would see it: the

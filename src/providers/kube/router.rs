@@ -3,6 +3,7 @@
 //! a JSON Patch whose `test` failed (the API server answers 422), is a conflict: the object is
 //! re-read so the operator sees what changed, and nothing is retried.
 
+use super::catalog::Catalog;
 use super::kinds::{self, Kind, ObjRef};
 use super::patch::{Body, PatchReq, Step};
 use super::{Shared, events};
@@ -24,6 +25,16 @@ pub fn plan(shared: &Shared, req: &WriteRequest) -> Result<(ObjRef, Vec<Step>), 
         .catalog
         .lock()
         .map_err(|_| RouterError::Failed("internal: catalog lock poisoned".into()))?;
+    plan_in(&cat, shared.loadtester.is_some(), req)
+}
+
+/// [`plan`] on a catalog: what a write would send, for any object the watch can hold
+/// (public so property tests can plan writes against objects no cluster would serve).
+pub fn plan_in(
+    cat: &Catalog,
+    loadtester: bool,
+    req: &WriteRequest,
+) -> Result<(ObjRef, Vec<Step>), RouterError> {
     let (kind, obj) = cat.object_for(&req.target).ok_or_else(|| {
         RouterError::Failed(format!(
             "{} is not in the cluster (deleted, or not listed yet)",
@@ -41,13 +52,7 @@ pub fn plan(shared: &Shared, req: &WriteRequest) -> Result<(ObjRef, Vec<Step>), 
             let router = flagger::claims(obj, &cat.opts.default_mesh)
                 .first()
                 .and_then(|r| cat.get(r));
-            flagger::steps(
-                obj,
-                *c,
-                &cat.opts.default_mesh,
-                router.as_ref(),
-                shared.loadtester.is_some(),
-            )
+            flagger::steps(obj, *c, &cat.opts.default_mesh, router.as_ref(), loadtester)
         }
         (Kind::KruiseRollout, RouterChange::Controller(c)) => crate::providers::kruise::patches(
             obj,

@@ -296,6 +296,16 @@ pub fn weight_patch(
         let new = match e.role {
             Role::Stable => stable_v.clone(),
             Role::Canary => canary_v.clone(),
+            // Stable and canary would sum to 100 % beside it, so the canary's share would
+            // not be what was asked; the screen refuses this too (`capabilities`).
+            Role::Other(_) if e.value > 0.0 => {
+                return Err(format!(
+                    "{kind} {}: split {} also sends traffic to {}: not a two-way split; nothing sent",
+                    ObjRef::of(kind, obj),
+                    s.label,
+                    e.name
+                ));
+            }
             Role::Other(_) => continue,
         };
         match &e.raw {
@@ -303,7 +313,20 @@ pub fn weight_patch(
                 ops.push(json!({"op": "test", "path": e.pointer, "value": old}));
                 writes.push(json!({"op": "replace", "path": e.pointer, "value": new}));
             }
-            None => writes.push(json!({"op": "add", "path": e.pointer, "value": new})),
+            None => {
+                // `add` needs an object to add into; the API server's schema would have
+                // refused anything else, but a write must not be built on a guess.
+                let parent = e.pointer.strip_suffix("/weight").unwrap_or(&e.pointer);
+                if !obj.data.pointer(parent).is_some_and(Value::is_object) {
+                    return Err(format!(
+                        "{kind} {}: destination {} of split {} is not an object; nothing sent",
+                        ObjRef::of(kind, obj),
+                        e.name,
+                        s.label
+                    ));
+                }
+                writes.push(json!({"op": "add", "path": e.pointer, "value": new}))
+            }
         }
     }
     if writes.len() != 2 {
