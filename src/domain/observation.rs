@@ -46,7 +46,8 @@ pub struct BuildSample {
 impl BuildSample {
     /// The most requests one period may report: 2^53, the largest count an `f64` holds
     /// exactly. A source answering more (a counter reset read as 1e30, a hostile endpoint)
-    /// is capped here, so sums over a session's periods cannot overflow.
+    /// is capped (by [`Self::count`] at the sources, [`Self::cap`] where batches enter the
+    /// app), so the judge's sums cannot overflow.
     pub const MAX_COUNT: u64 = 1 << 53;
 
     /// A measured, possibly fractional count as a period's count: rounded, never negative,
@@ -56,6 +57,13 @@ impl BuildSample {
             return 0;
         }
         (x.round() as u64).min(Self::MAX_COUNT)
+    }
+
+    /// Counts as the core may sum them: requests at most [`Self::MAX_COUNT`], errors at most
+    /// requests, whichever source or recording the sample came from.
+    pub fn cap(&mut self) {
+        self.requests = self.requests.min(Self::MAX_COUNT);
+        self.errors = self.errors.min(self.requests);
     }
 
     /// Requests per second.

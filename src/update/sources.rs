@@ -1,7 +1,7 @@
 //! Provider and metrics messages: keep rollouts, series and source health current.
 
 use crate::app::{App, Level, Tracked};
-use crate::domain::observation::{MarkerKind, MetricsBatch, Series, SourceId};
+use crate::domain::observation::{BuildSample, MarkerKind, MetricsBatch, Series, SourceId};
 use crate::domain::{Controller, Owner, Phase, Role, Rollout, Weight};
 use crate::driver::{Adviser, Autopilot};
 use crate::msg::ProviderEvent;
@@ -263,10 +263,12 @@ pub fn provider(app: &mut App, ev: ProviderEvent) {
 pub fn metrics(app: &mut App, batch: MetricsBatch) {
     ok(app, &batch.source);
     let selected = app.ui.selected.clone();
-    for (key, builds) in batch.samples {
+    for (key, mut builds) in batch.samples {
         let Some(t) = app.rollouts.get_mut(&key) else {
             continue;
         };
+        // Every batch enters here, a recording's too: no sum past this point can overflow.
+        builds.values_mut().for_each(BuildSample::cap);
         // Chart history is kept where it is shown or judged; every other rollout keeps the
         // error window its overview row reads (an hour of a thousand rollouts would be
         // hundreds of MB). Opening one fetches its history again (`Effect::Shown`).
@@ -440,5 +442,50 @@ mod tests {
             effects.contains(&Effect::Shown(b.clone())),
             "opening it asks for its history again: {effects:?}"
         );
+    }
+
+    /// A recording (or any source) can carry counts no source measures: they are capped where
+    /// batches enter, so the judge's sums and the totals never overflow.
+    #[test]
+    fn absurd_counts_are_capped_where_batches_enter() {
+        let mut app = App::new(at(0), Plan::default());
+        let mut r = rollout("a");
+        r.owner = Owner::Autopilot;
+        let key = r.key.clone();
+        update(
+            &mut app,
+            Msg::Provider(ProviderEvent::Restarted {
+                source: SourceId("kube VirtualService".into()),
+                rollouts: vec![r],
+            }),
+        );
+        assert!(
+            app.rollouts[&key].autopilot.is_some(),
+            "the judge is exercised"
+        );
+        let huge = BuildSample {
+            period_s: 1.0,
+            requests: u64::MAX,
+            errors: u64::MAX,
+            ..Default::default()
+        };
+        for s in 1..=3 {
+            let builds: BTreeMap<String, BuildSample> = [("stable", &huge), ("canary", &huge)]
+                .into_iter()
+                .map(|(n, s)| (n.to_string(), s.clone()))
+                .collect();
+            update(&mut app, Msg::Tick(at(s)));
+            update(
+                &mut app,
+                Msg::Metrics(MetricsBatch {
+                    source: SourceId("recording".into()),
+                    at: at(s),
+                    samples: [(key.clone(), builds)].into(),
+                }),
+            );
+        }
+        let t = &app.rollouts[&key];
+        assert_eq!(t.totals["canary"].0, 3 * BuildSample::MAX_COUNT);
+        assert_eq!(t.latest["canary"].requests, BuildSample::MAX_COUNT);
     }
 }

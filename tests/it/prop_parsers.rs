@@ -513,29 +513,21 @@ fn planned(cat: &Catalog, objs: &[(Kind, DynamicObject)], r: &Rollout) {
         ) else {
             continue;
         };
-        let Some((kind, obj)) = cat.object_for(&r.key) else {
+        // The object the write patches: the split's holder (for an Ingress pair, the
+        // canary Ingress), which is what the router patched.
+        let Some((kind, obj, _)) = cat.split_for(&r.key) else {
             continue;
         };
         let [
             Step::Patch(PatchReq {
                 body: Body::Json(ops),
-                target,
                 ..
             }),
         ] = steps.as_slice()
         else {
             panic!("a weight on {} is not one JSON patch: {steps:?}", r.key);
         };
-        // The split may live on another object than the rollout's own (an Ingress pair).
-        let Some(split_kind) = Kind::ALL.into_iter().find(|k| *k == target.kind) else {
-            continue;
-        };
-        let mut doc =
-            if split_kind == kind && target.name == obj.metadata.name.clone().unwrap_or_default() {
-                serde_json::to_value(&obj).expect("object json")
-            } else {
-                continue;
-            };
+        let mut doc = serde_json::to_value(&obj).expect("object json");
         let patch: json_patch::Patch = serde_json::from_value(ops.clone()).expect("a JSON patch");
         json_patch::patch(&mut doc, &patch)
             .unwrap_or_else(|e| panic!("{} at {w}: the API server would refuse {ops}: {e}", r.key));
